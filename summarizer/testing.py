@@ -1,0 +1,88 @@
+"""Random-weight T5 models and tokenizers for tests and benchmarks.
+
+The hub is out of reach on CI, so tests and benchmarks build their own models: a T5 tokenizer
+trained on text the caller supplies, and a T5 with random weights saved as a real Hugging Face
+folder. Architecture-accurate configs (flan-t5-small/base/large) give the same compute and memory
+cost as the real checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable
+
+ARCHITECTURES_DIR = Path(__file__).resolve().parent.parent / "training" / "architectures"
+
+
+def train_t5_tokenizer(texts: Iterable[str], vocab_size: int = 2000, extra_ids: int = 100):
+    """A T5Tokenizer (SentencePiece-style unigram) trained on `texts`."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import T5Tokenizer
+
+    specials = ["<pad>", "</s>", "<unk>"]
+    raw = Tokenizer(models.Unigram())
+    raw.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    trainer = trainers.UnigramTrainer(
+        vocab_size=vocab_size - extra_ids, special_tokens=specials, unk_token="<unk>",
+        show_progress=False,
+    )
+    raw.train_from_iterator(texts, trainer=trainer)
+    learned = json.loads(raw.to_str())["model"]["vocab"]
+    vocab = [(p, 0.0) for p in specials] + [(p, s) for p, s in learned if p not in specials]
+    vocab += [(f"<extra_id_{i}>", 0.0) for i in range(extra_ids - 1, -1, -1)]
+    return T5Tokenizer(vocab=vocab, extra_ids=extra_ids)
+
+
+def tiny_t5_config(vocab_size: int, **overrides):
+    """A T5 small enough to train for a few dozen steps on a CPU in a test."""
+    from transformers import T5Config
+
+    settings = dict(
+        vocab_size=vocab_size, d_model=64, d_kv=16, d_ff=128, num_layers=2, num_decoder_layers=2,
+        num_heads=4, relative_attention_num_buckets=16, relative_attention_max_distance=64,
+        feed_forward_proj="gated-gelu", tie_word_embeddings=False, dropout_rate=0.0,
+        decoder_start_token_id=0, pad_token_id=0, eos_token_id=1,
+    )
+    settings.update(overrides)
+    return T5Config(**settings)
+
+
+def architecture_config(name: str):
+    """The public config of flan-t5-small/base/large (shipped in training/architectures/)."""
+    from transformers import T5Config
+
+    path = ARCHITECTURES_DIR / f"{name}.json"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in ARCHITECTURES_DIR.glob("*.json")))
+        raise ValueError(f"unknown architecture {name!r}; known: {known}")
+    return T5Config.from_dict(json.loads(path.read_text()))
+
+
+def build_random_t5(config, seed: int = 0):
+    """A T5ForConditionalGeneration with random weights and an untied lm_head, as in FLAN-T5.
+
+    transformers 5 ties lm_head to the input embedding when a model is built from a config in
+    memory; FLAN-T5 checkpoints have them untied, so we give lm_head its own weights here.
+    """
+    import torch
+    from transformers import T5ForConditionalGeneration
+
+    torch.manual_seed(seed)
+    model = T5ForConditionalGeneration(config)  # encoder/decoder embeddings share `shared`
+    if model.lm_head.weight.data_ptr() == model.shared.weight.data_ptr():
+        model.lm_head.weight = torch.nn.Parameter(torch.randn_like(model.shared.weight) * 0.05)
+    # Saved as FLAN-T5's config.json says it; loading keeps lm_head untied since values differ.
+    model.config.tie_word_embeddings = False
+    model.eval()
+    return model
+
+
+def save_random_t5(folder: str | Path, config, tokenizer, seed: int = 0) -> Path:
+    """Build a random-weight T5 and save it with its tokenizer as a Hugging Face folder."""
+    folder = Path(folder)
+    model = build_random_t5(config, seed=seed)
+    model.generation_config.decoder_start_token_id = config.decoder_start_token_id
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
