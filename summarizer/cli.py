@@ -1,0 +1,279 @@
+"""`python -m summarizer summarize | evaluate | score | models`.
+
+Every command is a thin layer over the package: argument parsing in, one library call, output.
+User errors print one line (`error: ...`) and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import rouge
+from .data import DATA_ENV, DEFAULT_DATA, Example, load_split
+from .errors import UserError
+from .generation import DecodingSettings
+from .prompts import DEFAULT_MAX_PROMPT_TOKENS, MAX_SHOTS, SHOT_STRATEGIES, ShotSettings
+from .registry import REGISTRY_ENV, Registry
+
+
+def _add_registry(parser):
+    parser.add_argument("--registry", help=f"registry TOML file (default: ${REGISTRY_ENV} or models.toml)")
+
+
+def _add_data(parser, required=False):
+    parser.add_argument("--data", required=required,
+                        help=f"hub dataset id, DialogSum folder, or CSV/JSONL file "
+                             f"(default: ${DATA_ENV} or {DEFAULT_DATA})")
+
+
+def _add_shots(parser, many=False):
+    group = parser.add_argument_group("prompting")
+    if many:
+        group.add_argument("--shots", default="0", help="shot counts, comma-separated, e.g. 0,1,3 (default 0)")
+    else:
+        group.add_argument("--shots", type=int, default=0, help=f"solved examples before the dialogue, 0..{MAX_SHOTS}")
+    group.add_argument("--shot-strategy", choices=SHOT_STRATEGIES, default="random",
+                       help="how shots are picked from the train split (default: random, seeded)")
+    group.add_argument("--shot-ids", default="", help="comma-separated train ids for --shot-strategy fixed")
+    group.add_argument("--shot-seed", type=int, default=42, help="seed for random shots (default 42)")
+    group.add_argument("--max-prompt-tokens", type=int, default=DEFAULT_MAX_PROMPT_TOKENS,
+                       help=f"prompt token budget: shots are dropped, then the dialogue cut (default {DEFAULT_MAX_PROMPT_TOKENS})")
+
+
+def _add_decoding(parser, batch_size=8):
+    group = parser.add_argument_group("decoding")
+    group.add_argument("--max-new-tokens", type=int, default=200, help="default 200")
+    group.add_argument("--num-beams", type=int, default=1, help="default 1 (greedy)")
+    group.add_argument("--sample", action="store_true", help="sample instead of greedy/beam search")
+    group.add_argument("--temperature", type=float, default=1.0)
+    group.add_argument("--top-p", type=float, default=1.0)
+    group.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    group.add_argument("--batch-size", type=int, default=batch_size, help=f"default {batch_size}")
+
+
+def _decoding(args) -> DecodingSettings:
+    return DecodingSettings(max_new_tokens=args.max_new_tokens, num_beams=args.num_beams,
+                            do_sample=args.sample, temperature=args.temperature, top_p=args.top_p,
+                            seed=args.seed, batch_size=args.batch_size,
+                            max_prompt_tokens=args.max_prompt_tokens)
+
+
+def _shot_settings(args, shots: int) -> ShotSettings:
+    ids = tuple(i.strip() for i in args.shot_ids.split(",") if i.strip())
+    return ShotSettings(shots=shots, strategy=args.shot_strategy, ids=ids, seed=args.shot_seed)
+
+
+def _shot_pool(args, max_shots: int):
+    return load_split(args.data, "train") if max_shots else None
+
+
+def _models(value: str) -> list[str]:
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    if not names:
+        raise UserError("--models needs at least one model name")
+    return names
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m summarizer",
+                                     description="Summarize dialogues with FLAN-T5 variants and score them with ROUGE.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("summarize", help="summarize one dialogue",
+                            description="Summarize one dialogue given as an argument, a file, or on stdin.")
+    p.add_argument("dialogue", nargs="?", help="the dialogue text (default: --file, else stdin)")
+    p.add_argument("--file", help="read the dialogue from this file")
+    p.add_argument("--model", default="original", help="registry model name (default: original)")
+    p.add_argument("--show-prompt", action="store_true", help="print the exact prompt sent to stderr")
+    _add_registry(p), _add_data(p), _add_shots(p), _add_decoding(p, batch_size=1)
+    p.set_defaults(run=cmd_summarize)
+
+    p = commands.add_parser("evaluate", help="ROUGE of models x shot settings on a split",
+                            description="Summarize a split (or its first N dialogues) with each model at each "
+                                        "shot count, score with ROUGE, print a table and the improvements over 'original'.")
+    p.add_argument("--models", required=True, help="comma-separated registry names, e.g. original,instruct,peft-lora")
+    p.add_argument("--split", default="test", help="train, validation (dev) or test (default test)")
+    p.add_argument("--limit", type=int, help="only the first N dialogues")
+    p.add_argument("--output", help="write the results: .json (everything) or .csv (one row per summary)")
+    p.add_argument("--reference", choices=rouge.REFERENCE_CHOICES, default="all",
+                   help="which reference to score against; 'all' takes each metric's best (default all)")
+    p.add_argument("--use-stemmer", action="store_true", help="Porter-stem words before matching (default off, as evaluate's rouge)")
+    _add_registry(p), _add_data(p), _add_shots(p, many=True), _add_decoding(p)
+    p.set_defaults(run=cmd_evaluate)
+
+    p = commands.add_parser("score", help="ROUGE of an existing predictions file",
+                            description="Score predictions (one summary per line in split order, or JSONL with "
+                                        "id and summary) against a split's references.")
+    p.add_argument("--predictions", required=True, help="text file (one per line) or .jsonl with id and summary")
+    p.add_argument("--split", default="test", help="default test")
+    p.add_argument("--reference", choices=rouge.REFERENCE_CHOICES, default="all", help="default all")
+    p.add_argument("--use-stemmer", action="store_true", help="Porter-stem words before matching")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_data(p)
+    p.set_defaults(run=cmd_score)
+
+    p = commands.add_parser("models", help="list the registry's models and their status",
+                            description="Each registry entry with its status: ready, loaded, or error and why.")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    _add_registry(p)
+    p.set_defaults(run=cmd_models)
+    return parser
+
+
+def _read_dialogue(args) -> str:
+    if args.dialogue is not None:
+        return args.dialogue
+    if args.file:
+        try:
+            return Path(args.file).read_text(encoding="utf-8")
+        except OSError as err:
+            raise UserError(f"cannot read {args.file}: {err.strerror}") from None
+        except UnicodeDecodeError:
+            raise UserError(f"{args.file}: not UTF-8 text") from None
+    if sys.stdin is None or sys.stdin.isatty():
+        raise UserError("give a dialogue as an argument, with --file, or on stdin")
+    return sys.stdin.read()
+
+
+def cmd_summarize(args) -> int:
+    from .generation import summarize
+    dialogue = _read_dialogue(args)
+    registry = Registry.from_file(args.registry)
+    registry.spec(args.model)
+    shots = _shot_settings(args, args.shots)
+    result = summarize(registry, [args.model], [Example("input", dialogue)], shots, _decoding(args),
+                       _shot_pool(args, args.shots))[0]
+    if result.error:
+        raise UserError(result.error)
+    for notice in result.prompt.notices:
+        print(f"note: {notice}", file=sys.stderr)
+    if args.show_prompt:
+        print(result.prompt.text, file=sys.stderr)
+    print(result.summary)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluation import evaluate, format_table
+    try:
+        shot_counts = [int(s) for s in args.shots.split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"--shots takes comma-separated numbers, got {args.shots!r}") from None
+    if not shot_counts:
+        raise UserError("--shots needs at least one number")
+    for count in shot_counts:
+        ShotSettings(shots=count)  # validates the range before any loading
+    if args.limit is not None and args.limit < 1:
+        raise UserError("--limit must be at least 1")
+    registry = Registry.from_file(args.registry)
+    names = _models(args.models)
+    for name in names:
+        registry.spec(name)
+    examples = load_split(args.data, args.split, args.limit)
+    report = evaluate(registry, names, examples, shot_counts, _decoding(args),
+                      _shot_settings(args, 0), _shot_pool(args, max(shot_counts)),
+                      reference=args.reference, use_stemmer=args.use_stemmer, progress=True)
+    print(format_table(report.aggregate, ["model", "shots", "n", *rouge.METRICS, "seconds", "errors"]))
+    for row in report.aggregate:
+        if row["error"]:
+            print(f"note: {row['model']} ({row['shots']}-shot): {row['error']}", file=sys.stderr)
+    gains = report.improvements()
+    if gains:
+        print("\nAbsolute improvement over original:")
+        print(format_table(gains, ["model", "shots", *rouge.METRICS], percent=True))
+    if args.output:
+        print(f"\nwrote {report.save(args.output)}")
+    return 1 if all(row["n"] == 0 for row in report.aggregate) else 0  # nothing could be scored
+
+
+def read_predictions(path: str, examples: list[Example]) -> list[str]:
+    """Predictions in split order: one per line, or JSONL objects with id and summary."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as err:
+        raise UserError(f"cannot read {path}: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text") from None
+    lines = text.splitlines()
+    if lines and lines[-1] == "":
+        lines.pop()
+    if file.suffix.lower() in (".jsonl", ".json"):
+        by_id = {}
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                by_id[str(row["id"])] = str(row["summary"])
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise UserError(f"{path}:{number}: expected a JSON object with id and summary") from None
+        missing = [e.id for e in examples if e.id not in by_id]
+        if missing:
+            raise UserError(f"{path}: no prediction for {len(missing)} of {len(examples)} dialogues (first: {missing[0]})")
+        return [by_id[e.id] for e in examples]
+    if len(lines) != len(examples):
+        raise UserError(f"{path} has {len(lines)} lines but the split has {len(examples)} dialogues: "
+                        "give one summary per line, in split order")
+    return lines
+
+
+def cmd_score(args) -> int:
+    examples = load_split(args.data, args.split)
+    predictions = read_predictions(args.predictions, examples)
+    scores = [rouge.score(p, rouge.select_references(e.references, args.reference), args.use_stemmer)
+              for p, e in zip(predictions, examples)]
+    result = rouge.aggregate(scores)
+    if args.json:
+        print(json.dumps({**result, "reference": args.reference, "use_stemmer": args.use_stemmer}))
+    else:
+        for metric in rouge.METRICS:
+            print(f"{metric:10s} {result[metric]:.4f}")
+        print(f"n          {result['n']}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    registry = Registry.from_file(args.registry)
+    statuses = registry.statuses(check=True)
+    if args.json:
+        print(json.dumps([{**s.__dict__, "path": registry.spec(s.name).path,
+                           "base": registry.spec(s.name).base} for s in statuses], indent=2))
+        return 0
+    width = max(len(s.name) for s in statuses)
+    for s in statuses:
+        spec = registry.spec(s.name)
+        where = spec.path or "(no weights)"
+        if spec.base:
+            where += f" on {spec.base}"
+        print(f"{s.name.ljust(width)}  {s.kind:13s}  {s.state:7s}  {where}" + (f"\n{'':{width}}  -> {s.reason}" if s.reason else ""))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _quiet_libraries()
+    try:
+        return args.run(args)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _quiet_libraries() -> None:
+    """Library chatter (weight-loading bars, tie warnings) would bury our one-line messages."""
+    import warnings
+    try:
+        import transformers
+        transformers.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+    except ImportError:
+        pass
+    warnings.filterwarnings("ignore", category=FutureWarning)

@@ -1,0 +1,115 @@
+"""Models x shot settings on a split: summaries through `generation.summarize`, scored with ROUGE.
+
+The CLI's `evaluate`, the app's benchmark data and training's end-of-run evaluation all call
+`evaluate` here, so a number means the same thing wherever it is shown.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Sequence
+
+from . import rouge
+from .data import Example
+from .errors import UserError
+from .generation import DecodingSettings, summarize
+from .prompts import ShotSettings
+from .registry import Registry
+
+BASELINE_MODEL = "original"
+
+
+@dataclass
+class EvaluationReport:
+    rows: list[dict] = field(default_factory=list)  # one per (model, shots, example)
+    aggregate: list[dict] = field(default_factory=list)  # one per (model, shots): means and n
+    settings: dict = field(default_factory=dict)
+
+    def score(self, model: str, shots: int = 0) -> dict:
+        for row in self.aggregate:
+            if row["model"] == model and row["shots"] == shots:
+                return row
+        raise KeyError((model, shots))
+
+    def improvements(self, baseline: str = BASELINE_MODEL) -> list[dict]:
+        """Absolute ROUGE gains over `baseline` at the same shot count, as the course lab prints."""
+        base = {r["shots"]: r for r in self.aggregate if r["model"] == baseline and r["n"]}
+        return [{"model": r["model"], "shots": r["shots"],
+                 **{m: r[m] - base[r["shots"]][m] for m in rouge.METRICS}}
+                for r in self.aggregate
+                if r["model"] != baseline and r["shots"] in base and r["n"]]
+
+    def to_dict(self) -> dict:
+        return {"settings": self.settings, "aggregate": self.aggregate,
+                "improvements_over_original": self.improvements(), "rows": self.rows}
+
+    def save(self, path: str | Path) -> Path:
+        """JSON (everything) or CSV (one row per summary), by the file's extension."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        if path.suffix.lower() == ".csv":
+            columns = ["model", "shots", "id", "summary", *rouge.METRICS, "seconds", "input_tokens",
+                       "output_tokens", "error", "notices"]
+            with tmp.open("w", newline="", encoding="utf-8") as handle:
+                writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+                writer.writeheader()
+                for row in self.rows:
+                    writer.writerow({**row, "notices": " | ".join(row.get("notices") or [])})
+        else:
+            tmp.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(path)  # a crash mid-write never leaves a half-written report under the real name
+        return path
+
+
+def evaluate(registry: Registry, model_names: Sequence[str], examples: Sequence[Example],
+             shot_counts: Sequence[int] = (0,), decoding: DecodingSettings = DecodingSettings(),
+             shot_settings: ShotSettings = ShotSettings(), shot_pool: Sequence[Example] | None = None,
+             reference: str = "all", use_stemmer: bool = False, progress: bool = True) -> EvaluationReport:
+    """ROUGE of every model at every shot count on `examples` (which must have references)."""
+    if not examples:
+        raise UserError("no examples to evaluate")
+    unscored = [e.id for e in examples if not e.references]
+    if unscored:
+        raise UserError(f"{len(unscored)} example(s) have no reference summary (first: {unscored[0]})")
+    references = {e.id: rouge.select_references(e.references, reference) for e in examples}
+    report = EvaluationReport(settings={
+        "models": list(model_names), "shots": list(shot_counts), "n_examples": len(examples),
+        "reference": reference, "use_stemmer": use_stemmer, "decoding": decoding.__dict__,
+        "shot_strategy": shot_settings.strategy, "shot_seed": shot_settings.seed})
+    for shots in shot_counts:
+        results = summarize(registry, model_names, examples, replace(shot_settings, shots=shots),
+                            decoding, shot_pool, progress=progress)
+        per_model: dict[str, list[dict]] = {}
+        for result in results:
+            row = {**result.to_dict(), "id": result.example_id, "shots": shots}
+            if result.summary is not None:
+                row.update(rouge.score(result.summary, references[result.example_id], use_stemmer))
+            report.rows.append(row)
+            per_model.setdefault(result.model, []).append(row)
+        for model, rows in per_model.items():
+            scored = [r for r in rows if r.get("error") is None]
+            errors = [r["error"] for r in rows if r.get("error")]
+            report.aggregate.append({
+                "model": model, "shots": shots, **rouge.aggregate(scored),
+                "seconds": sum(r["seconds"] / max(1, r["batch_size"]) for r in scored),
+                "errors": len(errors), "error": errors[0] if errors else None})
+    return report
+
+
+def format_table(rows: Sequence[dict], columns: Sequence[str], percent: bool = False) -> str:
+    """A plain-text table; ROUGE values as fractions (or signed percentages for improvements)."""
+    def cell(row, column):
+        value = row.get(column)
+        if column in rouge.METRICS and isinstance(value, float):
+            return f"{value * 100:+.2f}%" if percent else f"{value:.4f}"
+        if isinstance(value, float):
+            return f"{value:.1f}"
+        return "" if value is None else str(value)
+    body = [[cell(r, c) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(b[i]) for b in body)) if body else len(c) for i, c in enumerate(columns)]
+    line = lambda values: "  ".join(v.ljust(w) for v, w in zip(values, widths)).rstrip()
+    return "\n".join([line(columns), line(["-" * w for w in widths]), *(line(b) for b in body)])

@@ -1,0 +1,266 @@
+"""The one path from dialogues to summaries, for any set of registry models.
+
+Work is grouped by the base weights it runs on: rows for a base model and for the LoRA adapters
+on it decode together in one batch (PEFT's `adapter_names`, "__base__" for the plain model);
+soft-prompt rows run on the same base with their prompt vectors in front. Within a group, prompts
+are sorted by length before batching so that padding (wasted compute) stays small.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Sequence
+
+from .baseline import longest_utterances
+from .data import Example
+from .errors import ModelLoadError, UserError
+from .prompts import (DEFAULT_MAX_PROMPT_TOKENS, Prompt, ShotSettings, TokenizerCounter, WordCounter,
+                      build_prompt, choose_shots)
+from .registry import LoadedModel, Registry
+
+BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed batch
+
+
+@dataclass(frozen=True)
+class DecodingSettings:
+    """Decoding settings, explicit so that every result can be reproduced."""
+    max_new_tokens: int = 200
+    min_new_tokens: int = 0  # benchmarks set it to max_new_tokens to fix the output length
+    num_beams: int = 1
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int = 0  # used when sampling
+    batch_size: int = 8
+    max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS
+
+    def __post_init__(self):
+        checks = [(self.max_new_tokens >= 1, "max_new_tokens must be at least 1"),
+                  (0 <= self.min_new_tokens <= self.max_new_tokens, "min_new_tokens must be 0..max_new_tokens"),
+                  (self.num_beams >= 1, "num_beams must be at least 1"),
+                  (self.batch_size >= 1, "batch_size must be at least 1"),
+                  (self.temperature > 0, "temperature must be above 0"),
+                  (0 < self.top_p <= 1, "top_p must be in (0, 1]")]
+        for ok, message in checks:
+            if not ok:
+                raise UserError(message)
+
+    def generate_kwargs(self) -> dict:
+        kwargs = dict(max_new_tokens=self.max_new_tokens, min_new_tokens=self.min_new_tokens,
+                      num_beams=self.num_beams, do_sample=self.do_sample)
+        if self.do_sample:
+            kwargs.update(temperature=self.temperature, top_p=self.top_p)
+        return kwargs
+
+
+@dataclass
+class Result:
+    model: str
+    example_id: str
+    summary: str | None
+    prompt: Prompt | None = None
+    error: str | None = None
+    seconds: float = 0.0  # wall time of the batch that produced this summary
+    batch_size: int = 1
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["prompt"] = self.prompt.text if self.prompt else None
+        data["notices"] = self.prompt.notices if self.prompt else []
+        return data
+
+
+@dataclass
+class _Item:
+    index: int  # position in the caller's (model, example) order
+    model: LoadedModel
+    example: Example
+    prompt: Prompt
+
+
+PartialCallback = Callable[[str, str, str], None]  # (model name, example id, text so far)
+
+
+def summarize(registry: Registry, model_names: Sequence[str], examples: Sequence[Example],
+              shots: ShotSettings = ShotSettings(), decoding: DecodingSettings = DecodingSettings(),
+              shot_pool: Sequence[Example] | None = None, progress: bool = False,
+              on_partial: PartialCallback | None = None) -> list[Result]:
+    """Summaries of every example by every model, ordered model by model, example by example.
+
+    A model that cannot load gives results with `error` set; the other models still run.
+    """
+    for example in examples:
+        if not example.dialogue or not example.dialogue.strip():
+            raise UserError(f"empty dialogue (example {example.id!r}): paste a conversation to summarize")
+    if shots.shots and not shot_pool:
+        raise UserError("one- and few-shot prompts need solved examples: give a train split as the shot pool")
+    for name in model_names:
+        registry.spec(name)  # unknown names fail before any work
+    chosen_shots = {e.id: choose_shots(shot_pool or [], shots, e) for e in examples}
+
+    results: list[Result | None] = []
+    items: list[_Item] = []
+    for name in model_names:
+        try:
+            model = registry.get(name)
+        except ModelLoadError as err:
+            results.extend(Result(name, e.id, None, error=str(err)) for e in examples)
+            continue
+        counter = TokenizerCounter(model.tokenizer) if model.tokenizer else WordCounter()
+        for example in examples:
+            prompt = build_prompt(example.dialogue, chosen_shots[example.id], counter,
+                                  decoding.max_prompt_tokens)
+            items.append(_Item(len(results), model, example, prompt))
+            results.append(None)
+
+    groups = _group(items, decoding)
+    bar = _progress_bar(sum(len(g) for g in groups), progress)
+    for group in groups:
+        for result, item in zip(_run_group(group, decoding, on_partial), group):
+            results[item.index] = result
+        bar.update(len(group))
+    bar.close()
+    return results
+
+
+def _group(items: list[_Item], decoding: DecodingSettings) -> list[list[_Item]]:
+    """Batches that can run as one generate call, shortest prompts first within each."""
+    buckets: dict[tuple, list[_Item]] = {}
+    for item in items:
+        model = item.model
+        if model.backbone is None:
+            key = ("extractive", model.spec.name)
+        elif model.soft_prompt is not None or decoding.num_beams > 1:
+            key = (id(model.backbone), model.spec.name)
+        else:  # base and LoRA rows on one backbone share batches
+            key = (id(model.backbone), "mixed")
+        buckets.setdefault(key, []).append(item)
+    batches = []
+    for bucket in buckets.values():
+        bucket.sort(key=lambda it: it.prompt.n_tokens)
+        size = len(bucket) if bucket[0].model.backbone is None else decoding.batch_size
+        batches += [bucket[i:i + size] for i in range(0, len(bucket), size)]
+    return batches
+
+
+def _run_group(batch: list[_Item], decoding: DecodingSettings,
+               on_partial: PartialCallback | None) -> list[Result]:
+    started = time.perf_counter()
+    first = batch[0].model
+    if first.backbone is None:
+        summaries = [longest_utterances(it.example.dialogue) for it in batch]
+        elapsed = time.perf_counter() - started
+        return [Result(it.model.spec.name, it.example.id, s, it.prompt, seconds=elapsed / len(batch),
+                       input_tokens=it.prompt.n_tokens, output_tokens=len(s.split()))
+                for it, s in zip(batch, summaries)]
+    try:
+        texts, out_tokens, in_tokens = _generate(batch, decoding, on_partial)
+    except Exception as err:  # e.g. out of memory: this batch fails, the caller still gets results
+        message = f"generation failed: {str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}"
+        return [Result(it.model.spec.name, it.example.id, None, it.prompt, error=message) for it in batch]
+    elapsed = time.perf_counter() - started
+    return [Result(it.model.spec.name, it.example.id, text, it.prompt, seconds=elapsed,
+                   batch_size=len(batch), input_tokens=n_in, output_tokens=n_out)
+            for it, text, n_in, n_out in zip(batch, texts, in_tokens, out_tokens)]
+
+
+def _generate(batch: list[_Item], decoding: DecodingSettings, on_partial: PartialCallback | None):
+    import torch
+
+    backbone = batch[0].model.backbone
+    tokenizer = backbone.tokenizer
+    encoded = tokenizer([it.prompt.text for it in batch], return_tensors="pt", padding=True)
+    kwargs = decoding.generate_kwargs()
+    if on_partial is not None and decoding.num_beams == 1:
+        kwargs["streamer"] = _RowStreamer(tokenizer, [(it.model.spec.name, it.example.id) for it in batch],
+                                          on_partial)
+    soft_prompt = batch[0].model.soft_prompt
+    adapters = [it.model.adapter or BASE_ADAPTER for it in batch]
+    with backbone.lock, torch.inference_mode():
+        if decoding.do_sample:
+            torch.manual_seed(decoding.seed)
+        if soft_prompt is not None:
+            output = _with_adapters(backbone, [BASE_ADAPTER], lambda extra: backbone.model.generate(
+                **_soft_prompt_inputs(backbone.model, soft_prompt, encoded), **kwargs))
+        else:
+            output = _with_adapters(backbone, adapters, lambda extra: backbone.module().generate(
+                **encoded, **extra, **kwargs))
+    pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
+    generated = output[:, 1:]  # drop the decoder start token
+    texts = [t.strip() for t in tokenizer.batch_decode(generated, skip_special_tokens=True)]
+    out_tokens = ((generated != pad) & (generated != eos)).sum(dim=1).tolist()
+    in_tokens = encoded["attention_mask"].sum(dim=1).tolist()
+    if soft_prompt is not None:
+        in_tokens = [n + soft_prompt.shape[0] for n in in_tokens]
+    return texts, out_tokens, in_tokens
+
+
+def _with_adapters(backbone, adapters: list[str], run):
+    """Run with the right LoRA adapters active: one for all rows, none, or one per row."""
+    if backbone.peft is None:
+        return run({})
+    distinct = set(adapters)
+    if distinct == {BASE_ADAPTER}:
+        with backbone.peft.disable_adapter():
+            return run({})
+    if len(distinct) == 1:
+        backbone.peft.set_adapter(adapters[0])
+        return run({})
+    return run({"adapter_names": adapters})
+
+
+def _soft_prompt_inputs(model, soft_prompt, encoded) -> dict:
+    """Prompt tuning as PEFT does it for seq2seq: virtual token vectors before the input embeddings."""
+    import torch
+
+    embeds = model.get_input_embeddings()(encoded["input_ids"])
+    n = embeds.shape[0]
+    prompt = soft_prompt.to(embeds.dtype).unsqueeze(0).expand(n, -1, -1)
+    mask = torch.ones(n, prompt.shape[1], dtype=encoded["attention_mask"].dtype)
+    return {"inputs_embeds": torch.cat([prompt, embeds], dim=1),
+            "attention_mask": torch.cat([mask, encoded["attention_mask"]], dim=1)}
+
+
+class _RowStreamer:
+    """Calls back with each row's text so far as tokens are generated (greedy or sampling only)."""
+
+    def __init__(self, tokenizer, rows: list[tuple[str, str]], callback: PartialCallback):
+        self.tokenizer, self.rows, self.callback = tokenizer, rows, callback
+        self.tokens: list[list[int]] = [[] for _ in rows]
+        self.texts = [""] * len(rows)
+        self.started = False
+
+    def put(self, value):
+        if not self.started:  # the first call carries the decoder start tokens
+            self.started = True
+            return
+        values = value.reshape(-1).tolist()
+        if len(values) != len(self.rows):
+            return
+        for i, token in enumerate(values):
+            self.tokens[i].append(token)
+            text = self.tokenizer.decode(self.tokens[i], skip_special_tokens=True).strip()
+            if text != self.texts[i]:
+                self.texts[i] = text
+                self.callback(*self.rows[i], text)
+
+    def end(self):
+        pass
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress_bar(total: int, enabled: bool):
+    if not enabled or total == 0:
+        return _NoBar()
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc="summarizing", unit="summary")

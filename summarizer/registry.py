@@ -1,0 +1,407 @@
+"""The model registry: named models from one TOML file, loaded lazily, safely and once.
+
+Each entry is a seq2seq checkpoint, a PEFT adapter (LoRA or prompt tuning) on a base checkpoint,
+or the extractive baseline. Adapters on the same base share one copy of the base weights: LoRA
+adapters are loaded side by side into one PeftModel (so one batch can mix them, and mix in the
+plain base); a soft prompt needs no change to the base at all, only its prompt embeddings.
+
+Loading is thread-safe and cached. A local model is re-checked on each use (a cheap stat of its
+files): deleted or broken files give that model an error status without touching the others, and
+changed files are reloaded, so the model recovers once its folder is back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ModelLoadError, RegistryError
+
+REGISTRY_ENV = "SUMMARIZER_REGISTRY"
+DEFAULT_REGISTRY = Path(__file__).resolve().parent.parent / "models.toml"
+KINDS = ("seq2seq", "lora", "prompt-tuning", "extractive")
+_PICKLE_WEIGHTS = ("pytorch_model.bin", "adapter_model.bin", "pytorch_model.bin.index.json")
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    kind: str
+    path: str | None = None  # hub id or local folder
+    base: str | None = None  # adapters: hub id or folder of the seq2seq model they sit on
+    revision: str | None = None
+    base_revision: str | None = None
+    description: str = ""
+
+    def to_toml(self) -> str:
+        lines = [f'[models.{_toml_key(self.name)}]', f'kind = "{self.kind}"']
+        for key in ("path", "base", "revision", "base_revision", "description"):
+            value = getattr(self, key)
+            if value:
+                lines.append(f"{key} = {json.dumps(value)}")
+        return "\n".join(lines) + "\n"
+
+
+def _toml_key(name: str) -> str:
+    return name if all(c.isalnum() or c in "-_" for c in name) else json.dumps(name)
+
+
+@dataclass
+class ModelStatus:
+    name: str
+    kind: str
+    state: str  # ready (can load) | loaded | error
+    reason: str = ""
+    description: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.state in ("ready", "loaded")
+
+
+def resolve_registry_path(path: str | os.PathLike | None = None) -> Path:
+    return Path(path or os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY).expanduser()
+
+
+def load_specs(path: str | os.PathLike | None = None) -> list[ModelSpec]:
+    """Parse and validate a registry file; relative local paths resolve against its folder."""
+    path = resolve_registry_path(path)
+    if not path.is_file():
+        raise RegistryError(f"registry file not found: {path}")
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise RegistryError(f"{path}: not valid TOML ({err})") from None
+    models = document.get("models")
+    if not isinstance(models, dict) or not models:
+        raise RegistryError(f"{path}: no [models.NAME] tables")
+    specs = []
+    for name, entry in models.items():
+        if not isinstance(entry, dict):
+            raise RegistryError(f"{path}: models.{name} must be a table")
+        unknown = set(entry) - {"kind", "path", "base", "revision", "base_revision", "description"}
+        if unknown:
+            raise RegistryError(f"{path}: models.{name} has unknown key(s): {', '.join(sorted(unknown))}")
+        kind = entry.get("kind")
+        if kind not in KINDS:
+            raise RegistryError(f"{path}: models.{name}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        if kind != "extractive" and not entry.get("path"):
+            raise RegistryError(f"{path}: models.{name}: a {kind} model needs a path (hub id or folder)")
+        if kind in ("lora", "prompt-tuning") and not entry.get("base"):
+            raise RegistryError(f"{path}: models.{name}: an adapter needs a base (hub id or folder)")
+        for key in ("path", "base", "revision", "base_revision", "description"):
+            if key in entry and not isinstance(entry[key], str):
+                raise RegistryError(f"{path}: models.{name}.{key} must be a string")
+        specs.append(ModelSpec(
+            name=name, kind=kind,
+            path=_resolve_location(entry.get("path"), path.parent),
+            base=_resolve_location(entry.get("base"), path.parent),
+            revision=entry.get("revision"), base_revision=entry.get("base_revision"),
+            description=entry.get("description", ""),
+        ))
+    return specs
+
+
+def _resolve_location(location: str | None, folder: Path) -> str | None:
+    """Local-looking locations become absolute paths; `owner/name` stays a hub id unless it exists."""
+    if not location:
+        return None
+    candidate = Path(location).expanduser()
+    if not candidate.is_absolute():
+        candidate = folder / candidate
+    if _is_local(location) or candidate.exists():
+        return str(candidate)
+    return location
+
+
+def _is_local(location: str) -> bool:
+    return location.startswith((".", "/", "~")) or location.count("/") != 1
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+def _fingerprint(location: str) -> tuple | None:
+    """What identifies a local model's files on disk (None for hub models: the cache is immutable)."""
+    folder = Path(location)
+    if not _is_local(location) and not folder.exists():
+        return None
+    if not folder.is_dir():
+        raise ModelLoadError(f"model folder not found: {location}")
+    stats = []
+    for entry in sorted(folder.iterdir()):
+        if entry.suffix in (".json", ".safetensors", ".bin"):
+            stat = entry.stat()
+            stats.append((entry.name, stat.st_size, stat.st_mtime_ns))
+    return tuple(stats)
+
+
+def _check_safetensors(location: str, weights: str) -> None:
+    """Refuse pickle checkpoints with a clear message (they can run code when unpickled)."""
+    folder = Path(location)
+    if not folder.is_dir():
+        return  # hub: from_pretrained(use_safetensors=True) refuses pickles itself
+    if (folder / weights).is_file() or (folder / f"{Path(weights).stem}.safetensors.index.json").is_file():
+        return
+    pickles = [p for p in _PICKLE_WEIGHTS if (folder / p).is_file()]
+    if pickles:
+        raise ModelLoadError(f"{location}: only a pickle checkpoint ({pickles[0]}); refusing to load it, "
+                             "weights load from safetensors only (convert it with save_pretrained)")
+    raise ModelLoadError(f"{location}: no {weights} in the folder")
+
+
+def _short_reason(err: BaseException) -> str:
+    text = str(err).strip()
+    first = text.splitlines()[0] if text else type(err).__name__
+    return first[:300]
+
+
+class Backbone:
+    """One seq2seq checkpoint in memory, with the LoRA adapters that sit on it.
+
+    `lock` serialises everything that uses the weights: PEFT switches adapters by mutating the
+    model, and on two cores parallel generate calls on one model only compete for the same cores.
+    """
+
+    def __init__(self, location: str, revision: str | None):
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+        _check_safetensors(location, "model.safetensors")
+        self.location, self.revision = location, revision
+        self.fingerprint = _fingerprint(location)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(location, revision=revision)
+            self.model = AutoModelForSeq2SeqLM.from_pretrained(
+                location, revision=revision, use_safetensors=True, trust_remote_code=False)
+        except Exception as err:
+            raise ModelLoadError(f"cannot load {location}: {_short_reason(err)}") from None
+        self.model.eval()
+        self.peft = None  # a PeftModel once a LoRA adapter is loaded
+        self.adapters: dict[str, tuple | None] = {}  # adapter name -> fingerprint
+        self.lock = threading.RLock()
+
+    def add_lora(self, name: str, location: str, revision: str | None) -> None:
+        from peft import PeftConfig, PeftModel
+
+        _check_safetensors(location, "adapter_model.safetensors")
+        fingerprint = _fingerprint(location)
+        with self.lock:
+            if name in self.adapters:
+                if self.adapters[name] == fingerprint:
+                    return
+                self.peft.delete_adapter(name)
+                del self.adapters[name]
+            try:
+                config = PeftConfig.from_pretrained(location, revision=revision)
+                if config.peft_type != "LORA":
+                    raise ModelLoadError(f"{location} is a {config.peft_type} adapter, not LoRA")
+                if self.peft is None:
+                    self.peft = PeftModel.from_pretrained(
+                        self.model, location, adapter_name=name, revision=revision, use_safetensors=True)
+                    self.peft.eval()
+                else:
+                    self.peft.load_adapter(location, adapter_name=name, revision=revision,
+                                           use_safetensors=True)
+            except ModelLoadError:
+                raise
+            except Exception as err:
+                raise ModelLoadError(f"cannot load adapter {location}: {_short_reason(err)}") from None
+            self.adapters[name] = fingerprint
+
+    def module(self):
+        """The model to call: the PeftModel when adapters are in, else the plain model."""
+        return self.peft if self.peft is not None else self.model
+
+
+@dataclass
+class LoadedModel:
+    """What generation needs to run one registry model."""
+    spec: ModelSpec
+    backbone: Backbone | None = None  # None for the extractive baseline
+    adapter: str | None = None  # LoRA adapter name in backbone.peft
+    soft_prompt: object | None = None  # prompt-tuning: tensor (virtual tokens, d_model)
+
+    @property
+    def tokenizer(self):
+        return self.backbone.tokenizer if self.backbone else None
+
+
+def _load_soft_prompt(location: str, revision: str | None):
+    """Prompt-tuning embeddings from a PEFT adapter folder (safetensors only)."""
+    from peft import PeftConfig
+    from safetensors.torch import load_file
+
+    _check_safetensors(location, "adapter_model.safetensors")
+    try:
+        config = PeftConfig.from_pretrained(location, revision=revision)
+    except Exception as err:
+        raise ModelLoadError(f"cannot read adapter config in {location}: {_short_reason(err)}") from None
+    if config.peft_type != "PROMPT_TUNING":
+        raise ModelLoadError(f"{location} is a {config.peft_type} adapter, not prompt tuning")
+    if Path(location).is_dir():
+        weights = Path(location) / "adapter_model.safetensors"
+    else:
+        from huggingface_hub import hf_hub_download
+        try:
+            weights = hf_hub_download(location, "adapter_model.safetensors", revision=revision)
+        except Exception as err:
+            raise ModelLoadError(f"cannot fetch {location}: {_short_reason(err)}") from None
+    try:
+        tensors = load_file(str(weights))
+    except Exception as err:
+        raise ModelLoadError(f"{weights}: unreadable safetensors ({_short_reason(err)})") from None
+    if "prompt_embeddings" not in tensors:
+        raise ModelLoadError(f"{weights}: no prompt_embeddings tensor")
+    embeddings = tensors["prompt_embeddings"]
+    expected = config.num_virtual_tokens * config.num_transformer_submodules
+    if embeddings.shape[0] != expected:
+        raise ModelLoadError(f"{weights}: {embeddings.shape[0]} prompt vectors, config says {expected}")
+    # An encoder-decoder prompt-tunes the encoder only: the first num_virtual_tokens rows.
+    return embeddings[: config.num_virtual_tokens]
+
+
+class Registry:
+    """Named models; `get` loads on first use and caches, `status` reports without raising."""
+
+    def __init__(self, specs: list[ModelSpec], source: Path | None = None):
+        names = [s.name for s in specs]
+        duplicates = {n for n in names if names.count(n) > 1}
+        if duplicates:
+            raise RegistryError(f"model name(s) listed twice: {', '.join(sorted(duplicates))}")
+        self.source = source
+        self.specs = {s.name: s for s in specs}
+        self._backbones: dict[tuple, Backbone] = {}
+        self._loaded: dict[str, LoadedModel] = {}
+        self._errors: dict[str, str] = {}
+        self._lock = threading.RLock()
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike | None = None) -> "Registry":
+        return cls(load_specs(path), source=resolve_registry_path(path))
+
+    def names(self) -> list[str]:
+        return list(self.specs)
+
+    def spec(self, name: str) -> ModelSpec:
+        if name not in self.specs:
+            raise RegistryError(f"unknown model {name!r}; the registry lists: {', '.join(self.specs)}")
+        return self.specs[name]
+
+    def get(self, name: str) -> LoadedModel:
+        """The loaded model, (re)loading when needed; raises ModelLoadError with a one-line reason."""
+        spec = self.spec(name)
+        with self._lock:
+            try:
+                loaded = self._load(spec)
+            except ModelLoadError as err:
+                self._loaded.pop(name, None)
+                self._errors[name] = str(err)
+                raise
+            except Exception as err:  # a library error we did not foresee is still one model's problem
+                self._loaded.pop(name, None)
+                self._errors[name] = f"cannot load {name}: {_short_reason(err)}"
+                raise ModelLoadError(self._errors[name]) from None
+            self._errors.pop(name, None)
+            self._loaded[name] = loaded
+            return loaded
+
+    def _load(self, spec: ModelSpec) -> LoadedModel:
+        if spec.kind == "extractive":
+            return LoadedModel(spec)
+        if spec.kind == "seq2seq":
+            return LoadedModel(spec, backbone=self._backbone(spec.path, spec.revision))
+        backbone = self._backbone(spec.base, spec.base_revision)
+        if spec.kind == "lora":
+            backbone.add_lora(spec.name, spec.path, spec.revision)
+            return LoadedModel(spec, backbone=backbone, adapter=spec.name)
+        cached = self._loaded.get(spec.name)
+        fingerprint = _fingerprint(spec.path)
+        if cached and cached.backbone is backbone and getattr(cached, "_fingerprint", None) == fingerprint:
+            return cached
+        loaded = LoadedModel(spec, backbone=backbone, soft_prompt=_load_soft_prompt(spec.path, spec.revision))
+        loaded._fingerprint = fingerprint
+        return loaded
+
+    def _backbone(self, location: str, revision: str | None) -> Backbone:
+        key = (location, revision)
+        backbone = self._backbones.get(key)
+        if backbone is not None and backbone.fingerprint == _fingerprint(location):
+            return backbone
+        if backbone is not None:  # files changed on disk: drop it and everything on it
+            del self._backbones[key]
+            self._loaded = {n: m for n, m in self._loaded.items() if m.backbone is not backbone}
+            log.info("reloading %s: its files changed", location)
+        self._backbones[key] = backbone = Backbone(location, revision)
+        return backbone
+
+    def status(self, name: str, check: bool = True) -> ModelStatus:
+        """`loaded`, `ready` (its files are there) or `error` with a one-line reason. Never raises."""
+        spec = self.spec(name)
+        make = lambda state, reason="": ModelStatus(name, spec.kind, state, reason, spec.description)
+        if spec.kind == "extractive":
+            return make("ready")
+        try:
+            if name in self._loaded and self._still_current(self._loaded[name]):
+                return make("loaded")
+            if check:
+                self._probe(spec)
+            elif name in self._errors:
+                return make("error", self._errors[name])
+        except ModelLoadError as err:
+            return make("error", str(err))
+        return make("ready")
+
+    def statuses(self, check: bool = True) -> list[ModelStatus]:
+        return [self.status(n, check=check) for n in self.specs]
+
+    def _still_current(self, loaded: LoadedModel) -> bool:
+        try:
+            backbone = loaded.backbone
+            if backbone and backbone.fingerprint != _fingerprint(backbone.location):
+                return False
+            if loaded.adapter and backbone.adapters.get(loaded.adapter) != _fingerprint(loaded.spec.path):
+                return False
+            if loaded.soft_prompt is not None and getattr(loaded, "_fingerprint", None) != _fingerprint(loaded.spec.path):
+                return False
+        except ModelLoadError:
+            return False
+        return True
+
+    def _probe(self, spec: ModelSpec) -> None:
+        """Check that a model's files are where they should be, without loading weights."""
+        pairs = [(spec.path, spec.revision, "model.safetensors" if spec.kind == "seq2seq" else "adapter_model.safetensors")]
+        if spec.base:
+            pairs.append((spec.base, spec.base_revision, "model.safetensors"))
+        for location, revision, weights in pairs:
+            if Path(location).is_dir() or _is_local(location):
+                _fingerprint(location)
+                _check_safetensors(location, weights)
+                config = "config.json" if weights == "model.safetensors" else "adapter_config.json"
+                if not (Path(location) / config).is_file():
+                    raise ModelLoadError(f"{location}: no {config} in the folder")
+            else:
+                _probe_hub(location, revision, weights)
+
+
+def _probe_hub(repo_id: str, revision: str | None, weights: str) -> None:
+    """A hub model is ready if its files are in the local cache, or the hub answers."""
+    from huggingface_hub import try_to_load_from_cache
+    config = "config.json" if weights == "model.safetensors" else "adapter_config.json"
+    cached = try_to_load_from_cache(repo_id, config, revision=revision)
+    if isinstance(cached, str):
+        return
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        raise ModelLoadError(f"{repo_id} is not in the local cache and HF_HUB_OFFLINE is set")
+    try:
+        from huggingface_hub import HfApi
+        HfApi().model_info(repo_id, revision=revision, timeout=5)
+    except Exception as err:
+        raise ModelLoadError(f"{repo_id}: not cached and the hub is unreachable ({_short_reason(err)})") from None
