@@ -140,7 +140,7 @@ def _read_dialogue(args) -> str:
 
 def cmd_summarize(args) -> int:
     from .generation import summarize
-    dialogue = _read_dialogue(args)
+    dialogue = _read_dialogue(args).strip()
     registry = Registry.from_file(args.registry)
     registry.spec(args.model)
     shots = _shot_settings(args, args.shots)
