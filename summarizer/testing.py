@@ -9,6 +9,8 @@ cost as the real checkpoints.
 from __future__ import annotations
 
 import json
+import math
+from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
@@ -27,9 +29,17 @@ def train_t5_tokenizer(texts: Iterable[str], vocab_size: int = 2000, extra_ids: 
         vocab_size=vocab_size - extra_ids, special_tokens=specials, unk_token="<unk>",
         show_progress=False,
     )
+    texts = list(texts)
     raw.train_from_iterator(texts, trainer=trainer)
-    learned = json.loads(raw.to_str())["model"]["vocab"]
-    vocab = [(p, 0.0) for p in specials] + [(p, s) for p, s in learned if p not in specials]
+    learned = [(p, s) for p, s in json.loads(raw.to_str())["model"]["vocab"] if p not in specials]
+    # On a small corpus the unigram trainer prunes down to characters; whole words seen at least
+    # twice, scored by frequency, keep token counts realistic (about one token per word).
+    words = Counter(w for t in texts for w in t.split())
+    total = sum(words.values()) or 1
+    known = {p for p, _ in learned}
+    room = vocab_size - extra_ids - len(specials) - len(learned)
+    frequent = [(f"▁{w}", math.log(c / total)) for w, c in words.most_common() if c > 1 and f"▁{w}" not in known]
+    vocab = [(p, 0.0) for p in specials] + learned + frequent[: max(0, room)]
     vocab += [(f"<extra_id_{i}>", 0.0) for i in range(extra_ids - 1, -1, -1)]
     return T5Tokenizer(vocab=vocab, extra_ids=extra_ids)
 

@@ -75,7 +75,7 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
     from summarizer.testing import save_random_t5, tiny_t5_config, train_t5_tokenizer
 
     root = tmp_path_factory.mktemp("models")
-    tokenizer = train_t5_tokenizer(tokenizer_corpus(), vocab_size=400)
+    tokenizer = train_t5_tokenizer(tokenizer_corpus(), vocab_size=1000)
     config = tiny_t5_config(len(tokenizer))
     base = save_random_t5(root / "base", config, tokenizer, seed=0)
     instruct = save_random_t5(root / "instruct", config, tokenizer, seed=1)
