@@ -1,0 +1,1 @@
+"""Fine-tuning FLAN-T5 on DialogSum: full, LoRA and prompt tuning (`python -m training --help`)."""

@@ -1,0 +1,71 @@
+"""The model card (README.md) written into every output folder."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import asdict
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min {secs:02d} s" if hours else f"{minutes} min {secs:02d} s"
+
+
+def model_card(*, method: str, kind: str, base: str, data: str, n_train: int, settings, config,
+               trainable: int, total: int, seconds: float, global_step: int,
+               resumed_from: str | None, final_loss: float | None, rouge: dict | None,
+               registry_entry: str) -> str:
+    hyper = {**asdict(config), **{k: v for k, v in asdict(settings).items()
+                                  if k not in ("base", "data", "output", "name", "overwrite",
+                                               "resume")}}
+    rows = "\n".join(f"| `{k}` | `{list(v) if isinstance(v, tuple) else v}` |"
+                     for k, v in hyper.items())
+    if rouge:
+        rouge_text = (f"Zero-shot, greedy decoding, on {rouge['n']} held-out rows "
+                      f"(`summarizer.evaluation`, all references):\n\n"
+                      "| ROUGE-1 | ROUGE-2 | ROUGE-L | ROUGE-Lsum |\n|---|---|---|---|\n"
+                      f"| {rouge['rouge1']:.4f} | {rouge['rouge2']:.4f} | {rouge['rougeL']:.4f} "
+                      f"| {rouge['rougeLsum']:.4f} |")
+    else:
+        rouge_text = "Not evaluated (`--limit-eval 0`)."
+    resumed = f" (resumed from `{resumed_from}`; the time is this session's)" if resumed_from else ""
+    loss = f"{final_loss:.4f}" if final_loss is not None else "n/a"
+    return f"""---
+base_model: {base}
+library_name: {"peft" if kind in ("lora", "prompt-tuning") else "transformers"}
+tags: [summarization, dialogsum, {method}]
+---
+
+# {method} on DialogSum
+
+- **Method:** {method} (registry kind `{kind}`)
+- **Base model:** `{base}`
+- **Data:** `{data}`, {n_train} training rows, prompt template of `summarizer.prompts.format_prompt`
+- **Training:** {global_step} optimizer steps, {_duration(seconds)}{resumed}; last logged loss {loss}
+- **Written:** {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC
+
+## Parameters
+
+| trainable | all | trainable % |
+|---:|---:|---:|
+| {trainable:,} | {total:,} | {100 * trainable / total:.3f}% |
+
+## ROUGE
+
+{rouge_text}
+
+## Hyperparameters
+
+| setting | value |
+|---|---|
+{rows}
+
+## Use
+
+Add to the registry (`models.toml`):
+
+```toml
+{registry_entry.strip()}
+```
+"""

@@ -1,0 +1,139 @@
+"""`python -m training full|lora|prompt-tuning|evaluate|params`.
+
+Flags of the training subcommands are generated from RunSettings and the method's Config, so
+every documented default can be overridden. User mistakes print one `error:` line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from summarizer.errors import UserError
+
+from .config import RunSettings, add_dataclass_arguments, from_namespace
+from .methods import METHODS
+
+_DESCRIPTIONS = {
+    "full": "Full fine-tuning of every weight (the course's 'instruct' model).",
+    "lora": "LoRA adapter on the attention q and v projections; the base stays frozen.",
+    "prompt-tuning": "Soft prompt (trainable virtual tokens before the input); the base stays frozen.",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m training",
+        description="Fine-tune FLAN-T5 on DialogSum (full, LoRA, prompt tuning), evaluate the "
+                    "result with ROUGE, or count a method's trainable parameters.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module in METHODS.items():
+        sub = commands.add_parser(name, help=_DESCRIPTIONS[name], description=_DESCRIPTIONS[name])
+        add_dataclass_arguments(sub, RunSettings, "run")
+        add_dataclass_arguments(sub, module.Config, f"{name} hyperparameters")
+        sub.add_argument("--register", nargs="?", const="", default=None, metavar="REGISTRY_FILE",
+                         help="append the registry entry to REGISTRY_FILE (default: "
+                              "$SUMMARIZER_REGISTRY, else models.toml at the repository root) "
+                              "instead of only printing it")
+        sub.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    evaluate = commands.add_parser("evaluate", help="ROUGE of a trained output folder",
+                                   description="ROUGE of a trained output folder, through the "
+                                               "summarizer's evaluation (zero-shot, greedy).")
+    evaluate.add_argument("--model-dir", required=True, help="output folder of a training run")
+    evaluate.add_argument("--base", help="base model of an adapter (default: the one recorded in it)")
+    evaluate.add_argument("--data", help="DialogSum source (default $DIALOGSUM_PATH, else the hub)")
+    evaluate.add_argument("--split", default="test", help="split to score (default: test)")
+    evaluate.add_argument("--limit", type=int, default=None, help="first N rows only")
+    evaluate.add_argument("--batch-size", type=int, default=8, help="generate batch size (default: 8)")
+    evaluate.add_argument("--max-new-tokens", type=int, default=200,
+                          help="longest generated summary (default: 200)")
+    evaluate.add_argument("--json", action="store_true", help="print JSON")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    params = commands.add_parser("params", help="trainable/all parameters of a method, no weights",
+                                 description="Trainable and total parameters of a method on a "
+                                             "FLAN-T5 architecture, built on the meta device.")
+    params.add_argument("--arch", required=True,
+                        help="flan-t5-small | flan-t5-base | flan-t5-large (training/architectures)")
+    params.add_argument("--method", default="full", help=f"{' | '.join(METHODS)} (default: full)")
+    params.add_argument("--lora-r", type=int, default=32, help="LoRA rank (default: 32)")
+    params.add_argument("--num-virtual-tokens", type=int, default=20,
+                        help="prompt-tuning length (default: 20)")
+    params.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def _run_training(args) -> int:
+    from summarizer.registry import resolve_registry_path
+
+    from .run import train
+
+    module = METHODS[args.command]
+    settings = from_namespace(RunSettings, args)
+    config = from_namespace(module.Config, args)
+    register_file = None
+    if args.register is not None:
+        register_file = resolve_registry_path(args.register or None).resolve()
+    result = train(args.command, settings, config, progress=not args.quiet,
+                   register_file=register_file)
+    if result.rouge:
+        print("ROUGE: " + "  ".join(f"{k}={result.rouge[k]:.4f}"
+                                    for k in ("rouge1", "rouge2", "rougeL", "rougeLsum")),
+              file=sys.stderr)
+    print(f"# wrote {result.output} ({result.global_step} steps, {result.seconds:.0f} s)")
+    if register_file is not None:
+        print(f"# added to {register_file}:")
+    else:
+        print("# add to the registry (models.toml), or rerun with --register:")
+    print(result.registry_entry, end="")
+    return 0
+
+
+def _run_evaluate(args) -> int:
+    from summarizer.data import load_split
+
+    from .evaluation import evaluate_spec, folder_spec
+
+    spec = folder_spec(args.model_dir, args.base, name=Path(args.model_dir).name or "trained")
+    examples = load_split(args.data, args.split, limit=args.limit)
+    scores = evaluate_spec(spec, examples, args.batch_size, args.max_new_tokens, not args.quiet)
+    if args.json:
+        print(json.dumps({"model_dir": str(args.model_dir), "split": args.split, **scores}))
+    else:
+        print(f"{spec.name} ({spec.kind}) on {args.split}, n={scores['n']}: " + "  ".join(
+            f"{k}={scores[k]:.4f}" for k in ("rouge1", "rouge2", "rougeL", "rougeLsum")))
+    return 0
+
+
+def _run_params(args) -> int:
+    from .params import method_parameters
+
+    if args.method not in METHODS:
+        raise UserError(f"unknown method {args.method!r}; choose one of {', '.join(METHODS)}")
+    overrides = {"lora": {"lora_r": args.lora_r},
+                 "prompt-tuning": {"num_virtual_tokens": args.num_virtual_tokens}}.get(args.method, {})
+    count = method_parameters(args.arch, args.method, **overrides)
+    print(json.dumps(count.to_dict()) if args.json else count.table())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command in METHODS:
+            return _run_training(args)
+        if args.command == "evaluate":
+            return _run_evaluate(args)
+        return _run_params(args)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted (complete checkpoints are kept; continue with --resume)",
+              file=sys.stderr)
+        return 130

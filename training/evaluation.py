@@ -1,0 +1,61 @@
+"""ROUGE of a trained output folder, through the summarizer's one evaluation path.
+
+The folder is put in a one-entry registry, exactly as the app would list it, so the score is
+measured on what the app loads (and a folder the registry cannot load fails here, not later).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+from summarizer.data import Example
+from summarizer.errors import ModelLoadError, UserError
+from summarizer.evaluation import evaluate
+from summarizer.generation import DecodingSettings
+from summarizer.registry import ModelSpec, Registry
+
+_PEFT_KINDS = {"LORA": "lora", "PROMPT_TUNING": "prompt-tuning"}
+
+
+def folder_spec(folder: str | Path, base: str | None = None, name: str = "trained") -> ModelSpec:
+    """The registry entry for an output folder: its kind from the files, an adapter's base from
+    --base or else the base recorded in adapter_config.json."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelLoadError(f"model folder not found: {folder}")
+    adapter_config = folder / "adapter_config.json"
+    if adapter_config.is_file():
+        try:
+            config = json.loads(adapter_config.read_text())
+        except ValueError as err:
+            raise ModelLoadError(f"{adapter_config}: not valid JSON ({err})") from None
+        kind = _PEFT_KINDS.get(config.get("peft_type"))
+        if kind is None:
+            raise ModelLoadError(f"{folder}: unsupported adapter type {config.get('peft_type')!r}")
+        base = base or config.get("base_model_name_or_path")
+        if not base:
+            raise UserError(f"{folder}: the adapter names no base model; pass --base")
+        return ModelSpec(name=name, kind=kind, path=str(folder.resolve()), base=_location(base))
+    if not (folder / "config.json").is_file():
+        raise ModelLoadError(f"{folder}: neither a model (config.json) nor an adapter "
+                             f"(adapter_config.json)")
+    return ModelSpec(name=name, kind="seq2seq", path=str(folder.resolve()))
+
+
+def _location(location: str) -> str:
+    path = Path(location).expanduser()
+    return str(path.resolve()) if path.exists() else location
+
+
+def evaluate_spec(spec: ModelSpec, examples: Sequence[Example], batch_size: int = 8,
+                  max_new_tokens: int = 200, progress: bool = True) -> dict:
+    """Mean ROUGE-1/2/L/Lsum (fractions) and n over `examples`, zero-shot, greedy."""
+    report = evaluate(Registry([spec]), [spec.name], examples,
+                      decoding=DecodingSettings(max_new_tokens=max_new_tokens, batch_size=batch_size),
+                      progress=progress)
+    scores = report.score(spec.name, 0)
+    if scores.get("errors"):
+        raise ModelLoadError(f"evaluation of {spec.path} failed: {scores['error']}")
+    return {k: scores[k] for k in ("rouge1", "rouge2", "rougeL", "rougeLsum", "n")}

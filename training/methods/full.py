@@ -1,0 +1,34 @@
+"""Full fine-tuning: every weight of the base model is trained (the course's "instruct" model)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import option
+
+NAME = "full"
+KIND = "seq2seq"
+
+
+@dataclass
+class Config:
+    """Full fine-tuning hyperparameters (the course experiment's)."""
+    learning_rate: float = option(1e-5, "AdamW learning rate; small, as every weight moves")
+    weight_decay: float = option(0.01, "AdamW weight decay")
+    num_train_epochs: float = option(5.0, "passes over the training rows")
+    warmup_steps: int = option(0, "linear warm-up steps before the linear decay")
+
+
+def wrap(model, config: Config, base: str):
+    for parameter in model.parameters():
+        parameter.requires_grad_(True)
+    return model
+
+
+def save(model, folder) -> None:
+    """model.safetensors + config.json + generation_config.json: a plain seq2seq folder."""
+    model.save_pretrained(folder, safe_serialization=True)
+
+
+def registry_entry(config: Config, base: str) -> dict:
+    return {}

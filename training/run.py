@@ -1,0 +1,218 @@
+"""One training run, the same pipeline for every method: check inputs, load, train with
+checkpoints, save the output folder atomically, evaluate it, write its card and registry entry."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from summarizer.data import resolve_source
+from summarizer.errors import ModelLoadError, UserError
+from summarizer.registry import ModelSpec
+
+from . import checkpoints
+from .card import model_card
+from .config import RunSettings, as_dict
+from .data import collator, load_training_data, tokenize
+from .methods import get_method
+from .params import count_parameters
+
+
+@dataclass
+class TrainResult:
+    output: Path
+    model: object  # the trained model in memory (a PeftModel for adapters)
+    tokenizer: object
+    spec: ModelSpec
+    registry_entry: str
+    global_step: int
+    seconds: float
+    losses: list[float] = field(default_factory=list)  # logged training losses, in order
+    rouge: dict | None = None
+    resumed_from: Path | None = None
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _local_or_hub(location: str) -> str:
+    """Local folders become absolute paths (adapter configs and registry entries outlive the cwd)."""
+    path = Path(location).expanduser()
+    return str(path.resolve()) if path.exists() else location
+
+
+def load_base(base: str):
+    """(tokenizer, model) of the base, safetensors only, no remote code; one-line errors."""
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    path = Path(base).expanduser()
+    looks_local = base.startswith((".", "/", "~")) or base.count("/") != 1
+    if looks_local and not path.is_dir():
+        raise ModelLoadError(f"base model folder not found: {base}")
+    if path.is_dir() and not any((path / f).is_file() for f in
+                                 ("model.safetensors", "model.safetensors.index.json")):
+        raise ModelLoadError(f"{base}: no model.safetensors (weights load from safetensors only)")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base)
+        model = AutoModelForSeq2SeqLM.from_pretrained(base, use_safetensors=True,
+                                                      trust_remote_code=False)
+    except Exception as err:  # offline, unknown repo, corrupt file: one line for the user
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelLoadError(f"cannot load base model {base}: {reason[:300]}") from None
+    return tokenizer, model
+
+
+def registry_toml(spec: ModelSpec, registry_file: Path | None) -> str:
+    """The entry, with local paths relative to the registry file's folder when they are inside it."""
+    def rel(location):
+        if location and registry_file is not None and Path(location).is_absolute():
+            try:
+                return str(Path(location).relative_to(registry_file.resolve().parent))
+            except ValueError:
+                return location
+        return location
+    return ModelSpec(spec.name, spec.kind, rel(spec.path), rel(spec.base),
+                     description=spec.description).to_toml()
+
+
+def check_registration(registry_file: Path, name: str) -> None:
+    """Before training: the name must be free in the registry file (or the file new)."""
+    import tomllib
+
+    if not registry_file.exists():
+        return
+    try:
+        models = tomllib.loads(registry_file.read_text(encoding="utf-8")).get("models", {})
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{registry_file}: not valid TOML ({err})") from None
+    if name in models:
+        raise UserError(f"{registry_file} already lists a model named {name!r}; "
+                        f"choose another with --name")
+
+
+def register(registry_file: Path, entry: str) -> None:
+    registry_file.parent.mkdir(parents=True, exist_ok=True)
+    existing = registry_file.read_text(encoding="utf-8") if registry_file.exists() else ""
+    separator = "" if not existing or existing.endswith("\n\n") else (
+        "\n" if existing.endswith("\n") else "\n\n")
+    tmp = registry_file.with_name(registry_file.name + ".tmp")
+    tmp.write_text(existing + separator + entry, encoding="utf-8")
+    os.replace(tmp, registry_file)
+
+
+def _training_arguments(settings: RunSettings, config, folder: Path, progress: bool):
+    import torch
+    from transformers import Seq2SeqTrainingArguments
+
+    cuda = torch.cuda.is_available()
+    return Seq2SeqTrainingArguments(
+        output_dir=str(folder),
+        learning_rate=config.learning_rate, weight_decay=config.weight_decay,
+        num_train_epochs=config.num_train_epochs, warmup_steps=config.warmup_steps,
+        max_steps=settings.max_steps,
+        per_device_train_batch_size=settings.per_device_train_batch_size,
+        gradient_accumulation_steps=settings.gradient_accumulation_steps,
+        save_strategy="steps", save_steps=settings.save_steps,
+        save_total_limit=settings.save_total_limit,
+        logging_steps=settings.logging_steps, logging_first_step=True,
+        seed=settings.seed, report_to=[], disable_tqdm=not progress,
+        bf16=cuda and torch.cuda.is_bf16_supported(), use_cpu=not cuda,
+        label_names=["labels"], remove_unused_columns=False, dataloader_pin_memory=cuda,
+    )
+
+
+def _marker_callback():
+    from transformers import TrainerCallback
+
+    class MarkComplete(TrainerCallback):
+        """Runs after the Trainer has written every file of a checkpoint."""
+
+        def on_save(self, args, state, control, **kwargs):
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if folder.is_dir():
+                checkpoints.mark_complete(folder, state.global_step)
+
+    return MarkComplete()
+
+
+def train(method: str, settings: RunSettings, config=None, *, progress: bool = True,
+          register_file: Path | None = None, callbacks=()) -> TrainResult:
+    module = get_method(method)
+    config = config if config is not None else module.Config()
+    # Everything a user can get wrong is checked before the first long step.
+    if not settings.output:
+        raise UserError("--output is required: the folder to write the trained model to")
+    output = Path(settings.output).expanduser().resolve()
+    checkpoints.check_output(output, settings.overwrite, settings.resume)
+    for name, value in (("--max-steps", settings.max_steps), ("--save-steps", settings.save_steps)):
+        if value == 0 or value < -1 or (name == "--save-steps" and value < 1):
+            raise UserError(f"{name} must be a positive number of steps, got {value}")
+    name = settings.name or output.name
+    if register_file is not None:
+        check_registration(register_file, name)
+    data = resolve_source(settings.data)
+    train_rows, eval_rows = load_training_data(data, settings.limit_train, settings.eval_split,
+                                               settings.limit_eval)
+    base = _local_or_hub(settings.base)
+    tokenizer, model = load_base(base)
+
+    from transformers import Seq2SeqTrainer, set_seed
+
+    if settings.overwrite:
+        checkpoints.clear_checkpoints(output)
+    resume_from = checkpoints.latest_complete_checkpoint(output) if settings.resume else None
+    if settings.resume:
+        _say(f"resuming from {resume_from}" if resume_from else
+             "no complete checkpoint to resume from: starting at step 0")
+    set_seed(settings.seed)  # LoRA's A matrices and the data order
+    model = module.wrap(model, config, base)
+    trainable, total = count_parameters(model)
+    _say(f"{method}: {trainable:,} of {total:,} parameters trainable "
+         f"({100 * trainable / total:.3f}%), {len(train_rows)} training rows")
+
+    trainer = Seq2SeqTrainer(
+        model=model, args=_training_arguments(settings, config, checkpoints.checkpoint_dir(output), progress),
+        train_dataset=tokenize(train_rows, tokenizer, settings.max_source_length,
+                               settings.max_target_length),
+        data_collator=collator(tokenizer), processing_class=tokenizer,
+        callbacks=[_marker_callback(), *callbacks],
+    )
+    started = time.perf_counter()
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    seconds = time.perf_counter() - started
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    model = trainer.model
+    model.eval()
+
+    spec = ModelSpec(name=name, kind=module.KIND, path=str(output),
+                     description=f"{method} on {data} from {settings.base} (python -m training {method})",
+                     **module.registry_entry(config, base))
+    entry = registry_toml(spec, register_file)
+    rouge = None
+    with checkpoints.atomic_folder(output) as folder:
+        module.save(model, folder)
+        tokenizer.save_pretrained(folder)
+        if eval_rows:  # scored from the saved files, through the registry, as the app loads them
+            from .evaluation import evaluate_spec
+            rouge = evaluate_spec(ModelSpec(name, module.KIND, str(folder), spec.base), eval_rows,
+                                  settings.eval_batch_size, settings.eval_max_new_tokens, progress)
+        (folder / "training_config.json").write_text(json.dumps(
+            {"method": method, "settings": as_dict(settings), "config": as_dict(config),
+             "global_step": trainer.state.global_step, "seconds": seconds, "rouge": rouge,
+             "trainable_parameters": trainable, "all_parameters": total}, indent=2))
+        (folder / "README.md").write_text(model_card(
+            method=method, kind=module.KIND, base=settings.base, data=data, n_train=len(train_rows),
+            settings=settings, config=config, trainable=trainable, total=total, seconds=seconds,
+            global_step=trainer.state.global_step,
+            resumed_from=str(resume_from) if resume_from else None,
+            final_loss=losses[-1] if losses else None, rouge=rouge, registry_entry=entry))
+    if register_file is not None:
+        register(register_file, entry)
+    return TrainResult(output=output, model=model, tokenizer=tokenizer, spec=spec,
+                       registry_entry=entry, global_step=trainer.state.global_step,
+                       seconds=seconds, losses=losses, rouge=rouge, resumed_from=resume_from)
