@@ -9,14 +9,14 @@ are sorted by length before batching so that padding (wasted compute) stays smal
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Sequence
 
 from .baseline import longest_utterances
 from .data import Example
 from .errors import ModelLoadError, UserError
 from .prompts import (DEFAULT_MAX_PROMPT_TOKENS, Prompt, ShotSettings, TokenizerCounter, WordCounter,
-                      build_prompt, choose_shots)
+                      build_prompt, choose_shots, clean_text)
 from .registry import LoadedModel, Registry
 
 BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed batch
@@ -92,8 +92,9 @@ def summarize(registry: Registry, model_names: Sequence[str], examples: Sequence
 
     A model that cannot load gives results with `error` set; the other models still run.
     """
+    examples = [replace(e, dialogue=clean_text(e.dialogue or "")) for e in examples]
     for example in examples:
-        if not example.dialogue or not example.dialogue.strip():
+        if not example.dialogue:
             raise UserError(f"empty dialogue (example {example.id!r}): paste a conversation to summarize")
     if shots.shots and not shot_pool:
         raise UserError("one- and few-shot prompts need solved examples: give a train split as the shot pool")
@@ -103,6 +104,7 @@ def summarize(registry: Registry, model_names: Sequence[str], examples: Sequence
 
     results: list[Result | None] = []
     items: list[_Item] = []
+    prompts: dict[tuple, Prompt] = {}  # models sharing a tokenizer share their prompts
     for name in model_names:
         try:
             model = registry.get(name)
@@ -111,9 +113,11 @@ def summarize(registry: Registry, model_names: Sequence[str], examples: Sequence
             continue
         counter = TokenizerCounter(model.tokenizer) if model.tokenizer else WordCounter()
         for example in examples:
-            prompt = build_prompt(example.dialogue, chosen_shots[example.id], counter,
-                                  decoding.max_prompt_tokens)
-            items.append(_Item(len(results), model, example, prompt))
+            key = (id(model.tokenizer), example.id)
+            if key not in prompts:
+                prompts[key] = build_prompt(example.dialogue, chosen_shots[example.id], counter,
+                                            decoding.max_prompt_tokens)
+            items.append(_Item(len(results), model, example, prompts[key]))
             results.append(None)
 
     groups = _group(items, decoding)

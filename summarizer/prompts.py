@@ -28,6 +28,16 @@ DEFAULT_MAX_PROMPT_TOKENS = 1024
 SHOT_STRATEGIES = ("random", "fixed", "topic")
 
 
+_CONTROL = dict.fromkeys(c for c in range(32) if chr(c) not in "\n\t")
+_CONTROL[0x7F] = None
+
+
+def clean_text(text: str) -> str:
+    """Text a tokenizer accepts: no lone surrogates or control characters, `\n` line ends."""
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    return text.replace("\r\n", "\n").replace("\r", "\n").translate(_CONTROL).strip()
+
+
 def format_prompt(dialogue: str) -> str:
     """The one definition of the instruction template (training preprocessing uses it too)."""
     return INSTRUCTION + dialogue + ANSWER_PREFIX
@@ -136,6 +146,12 @@ def build_prompt(dialogue: str, shots: Sequence[Example], counter: TokenCounter,
     """The prompt for `dialogue` with as many of `shots` as fit in `max_tokens`."""
     if max_tokens < 16:
         raise UserError(f"the prompt token budget must be at least 16, got {max_tokens}")
+    # No token is longer than this many characters in practice: cutting a huge paste here first
+    # keeps tokenizing it cheap (a 1 MB paste would otherwise be tokenized in full, repeatedly).
+    char_limit = max_tokens * 64
+    pre_cut = len(dialogue) > char_limit
+    if pre_cut:
+        dialogue = dialogue[:char_limit]
     kept = list(shots)
     while True:
         text = "".join(format_shot(s) for s in kept) + format_prompt(dialogue)
@@ -155,5 +171,6 @@ def build_prompt(dialogue: str, shots: Sequence[Example], counter: TokenCounter,
             cut = counter.truncate(dialogue, allowed)
         text, truncated = format_prompt(cut), True
         n_tokens = counter.count(text)
+    truncated = truncated or pre_cut
     return Prompt(text=text, n_tokens=n_tokens, shot_ids=[s.id for s in kept],
                   dropped_shot_ids=dropped, dialogue_truncated=truncated)
