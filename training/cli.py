@@ -24,12 +24,20 @@ _DESCRIPTIONS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes in one line, like every other error of this CLI."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m training",
         description="Fine-tune FLAN-T5 on DialogSum (full, LoRA, prompt tuning), evaluate the "
                     "result with ROUGE, or count a method's trainable parameters.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     parser_class=_Parser)
     for name, module in METHODS.items():
         sub = commands.add_parser(name, help=_DESCRIPTIONS[name], description=_DESCRIPTIONS[name])
         add_dataclass_arguments(sub, RunSettings, "run")

@@ -21,18 +21,21 @@ def load_training_data(source: str | None, limit_train: int | None, eval_split: 
     """(train, eval) examples. One file has no splits: its last rows are held out for eval."""
     source = resolve_source(source)
     train = load_split(source, "train")
-    if Path(source).expanduser().is_file():
-        held_out = min(limit_eval or 0, len(train) // 5)
-        train, evaluation = train[: len(train) - held_out], train[len(train) - held_out:]
-    elif limit_eval:
-        evaluation = load_split(source, eval_split, limit=limit_eval)
-    else:
-        evaluation = []
     if limit_train is not None:
         if limit_train < 1:
             raise DataError(f"--limit-train must be at least 1, got {limit_train}")
+    evaluation: list[Example] = []
+    if Path(source).expanduser().is_file():
+        held_out = min(limit_eval or 0, len(train) // 5)
+        train, evaluation = train[: len(train) - held_out], train[len(train) - held_out:]
+    if limit_train is not None:
         train = train[:limit_train]
     check_summaries(train, source)
+    if limit_eval and not Path(source).expanduser().is_file():
+        try:
+            evaluation = load_split(source, eval_split, limit=limit_eval)
+        except DataError as err:
+            raise DataError(f"{err} (or pass --limit-eval 0 to skip the evaluation)") from None
     return train, evaluation[: limit_eval or 0]
 
 

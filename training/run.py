@@ -204,6 +204,7 @@ def train(method: str, settings: RunSettings, config=None, *, progress: bool = T
         (folder / "training_config.json").write_text(json.dumps(
             {"method": method, "settings": as_dict(settings), "config": as_dict(config),
              "global_step": trainer.state.global_step, "seconds": seconds, "rouge": rouge,
+             "losses": losses,
              "trainable_parameters": trainable, "all_parameters": total}, indent=2))
         (folder / "README.md").write_text(model_card(
             method=method, kind=module.KIND, base=settings.base, data=data, n_train=len(train_rows),
