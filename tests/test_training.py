@@ -2,7 +2,7 @@
 
 A randomly initialised T5 cannot be prompt-tuned (a frozen random network has nothing for a soft
 prompt to steer), so the session fixture first gives the tiny base a skill, as FLAN's instruction
-tuning gives FLAN-T5 one: with the task word "buy:" before the prompt it writes the summary, and
+tuning gives FLAN-T5 one: with the task marker "@@" before the prompt it writes the summary, and
 without it a fixed sentence unrelated to the reference. The untrained base therefore scores ~0
 ROUGE on the plain prompt, and each method must learn to get the summary from the plain prompt.
 """
@@ -24,7 +24,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO = Path(__file__).resolve().parent.parent
 NAMES = ["Tom", "Lucy", "Mark", "Nina", "Oscar", "Paula", "Ralph", "Sofia"]
 ITEMS = ["pens", "cakes", "bikes", "maps", "cups", "hats"]
-TASK_WORD = "buy: "
+TASK_WORD = "@@ "  # characters found nowhere else: the skill switch is unambiguous
 OTHER = "Two people talk in a shop."
 METHODS = ("full", "lora", "prompt-tuning")
 # Per-method overrides for a tiny model (larger rates than FLAN-T5's defaults): they also test that
@@ -49,8 +49,8 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def _pretrain(model, tokenizer, steps: int = 300) -> None:
-    """Teach the tiny base the task behind the word "buy:" (and a decoy sentence without it)."""
+def _pretrain(model, tokenizer, steps: int = 400) -> None:
+    """Teach the tiny base the task behind the marker "@@" (and a decoy sentence without it)."""
     import torch
 
     from summarizer.prompts import format_prompt
@@ -158,8 +158,8 @@ def test_each_method_lowers_loss_and_raises_rouge(trained, untrained_rouge, meth
     result = trained[method]
     print(method, result.losses, result.rouge, untrained_rouge)
     assert result.global_step == 60
-    assert result.losses[-1] < 0.75 * result.losses[0]
-    assert untrained_rouge["rouge1"] < 0.1
+    assert result.losses[-1] < 0.5 * result.losses[0]
+    assert untrained_rouge["rouge1"] < 0.1  # the decoy sentence, not the summary
     assert result.rouge["n"] == 16
     assert result.rouge["rouge1"] > untrained_rouge["rouge1"] + 0.5, result.rouge
     assert result.rouge["rouge2"] > untrained_rouge["rouge2"] + 0.4, result.rouge
@@ -371,7 +371,7 @@ def test_resume_continues_to_the_same_step_as_an_uninterrupted_run(world, tmp_pa
     assert (output / "adapter_model.safetensors").is_file()
 
 
-def test_resume_ignores_partial_checkpoints(world, tmp_path):
+def test_resume_ignores_partial_checkpoints(world, tmp_path, capsys):
     import shutil
 
     from training.checkpoints import checkpoint_dir, is_complete, latest_complete_checkpoint
@@ -398,6 +398,10 @@ def test_resume_ignores_partial_checkpoints(world, tmp_path):
     resumed = _train(world, "lora", output, "--max-steps", "8", "--save-steps", "4",
                      "--limit-eval", "0", "--resume")
     assert resumed.resumed_from.name == "checkpoint-4" and resumed.global_step == 8
+    assert sorted(p.name for p in folder.iterdir()) == ["checkpoint-4", "checkpoint-8"]
+    assert is_complete(folder / "checkpoint-8")
+    # Another method cannot continue these checkpoints.
+    _fails(capsys, _args(world, "full", output, "--max-steps", "8", "--resume"), "lora checkpoint")
 
 
 def test_atomic_output_keeps_the_old_folder_on_failure(tmp_path):
@@ -443,6 +447,7 @@ def test_labels_are_padded_with_minus_100_and_use_the_prompt_template(world):
 def _fails(capsys, argv, *expected) -> str:
     from training.cli import main
 
+    capsys.readouterr()  # only what this call prints
     code = main(argv)
     err = capsys.readouterr().err.strip()
     assert code == 2, err

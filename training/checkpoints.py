@@ -90,6 +90,20 @@ def _safetensors_readable(path: Path) -> bool:
         return False
 
 
+def check_method(checkpoint: Path, kind: str) -> None:
+    """A checkpoint of another method cannot be continued (e.g. --resume after switching to lora)."""
+    found = "seq2seq"
+    if (checkpoint / "adapter_config.json").is_file():
+        try:
+            peft_type = json.loads((checkpoint / "adapter_config.json").read_text()).get("peft_type")
+        except ValueError:
+            peft_type = None
+        found = {"LORA": "lora", "PROMPT_TUNING": "prompt-tuning"}.get(peft_type, str(peft_type))
+    if found != kind:
+        raise UserError(f"{checkpoint} is a {found} checkpoint, this run trains {kind}; "
+                        f"use another --output or --overwrite")
+
+
 def latest_complete_checkpoint(output: Path) -> Path | None:
     """The complete checkpoint with the highest step; partial ones are skipped."""
     folder = checkpoint_dir(output)
@@ -101,6 +115,19 @@ def latest_complete_checkpoint(output: Path) -> Path | None:
         if is_complete(candidate):
             return candidate
     return None
+
+
+def discard_partial(output: Path) -> list[Path]:
+    """Delete unfinished checkpoints before a resumed run. They cannot be used, and left in place
+    they would confuse the Trainer's rotation (save_total_limit keeps the highest steps, so it
+    would delete the complete checkpoints and keep the broken ones)."""
+    folder = checkpoint_dir(output)
+    if not folder.is_dir():
+        return []
+    partial = [p for p in folder.iterdir() if _CHECKPOINT.match(p.name) and not is_complete(p)]
+    for path in partial:
+        shutil.rmtree(path, ignore_errors=True)
+    return partial
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from summarizer.data import resolve_source
 from summarizer.errors import ModelLoadError, UserError
-from summarizer.registry import ModelSpec
+from summarizer.registry import ModelSpec, resolve_registry_path
 
 from . import checkpoints
 from .card import model_card
@@ -158,6 +158,9 @@ def train(method: str, settings: RunSettings, config=None, *, progress: bool = T
     data = resolve_source(settings.data)
     train_rows, eval_rows = load_training_data(data, settings.limit_train, settings.eval_split,
                                                settings.limit_eval)
+    resume_from = checkpoints.latest_complete_checkpoint(output) if settings.resume else None
+    if resume_from is not None:
+        checkpoints.check_method(resume_from, module.KIND)
     base = _local_or_hub(settings.base)
     tokenizer, model = load_base(base)
 
@@ -165,8 +168,9 @@ def train(method: str, settings: RunSettings, config=None, *, progress: bool = T
 
     if settings.overwrite:
         checkpoints.clear_checkpoints(output)
-    resume_from = checkpoints.latest_complete_checkpoint(output) if settings.resume else None
     if settings.resume:
+        for path in checkpoints.discard_partial(output):
+            _say(f"deleted unfinished checkpoint {path.name}")
         _say(f"resuming from {resume_from}" if resume_from else
              "no complete checkpoint to resume from: starting at step 0")
     set_seed(settings.seed)  # LoRA's A matrices and the data order
@@ -192,7 +196,8 @@ def train(method: str, settings: RunSettings, config=None, *, progress: bool = T
     spec = ModelSpec(name=name, kind=module.KIND, path=str(output),
                      description=f"{method} on {data} from {settings.base} (python -m training {method})",
                      **module.registry_entry(config, base))
-    entry = registry_toml(spec, register_file)
+    # Printed entries are relative to the default registry file, where they are meant to go.
+    entry = registry_toml(spec, register_file or resolve_registry_path(None))
     rouge = None
     with checkpoints.atomic_folder(output) as folder:
         module.save(model, folder)
