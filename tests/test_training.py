@@ -181,7 +181,10 @@ def test_output_folder_layout_and_card(trained, world, method, files):
         assert text in card
     leftovers = [p.name for p in output.parent.iterdir() if ".tmp-" in p.name or ".old-" in p.name]
     assert leftovers == []
-    if method != "full":
+    assert "the first 16 rows of the validation split" in card
+    if method == "full":  # FLAN-T5's lm_head is untied, and the saved config says so
+        assert json.loads((output / "config.json").read_text())["tie_word_embeddings"] is False
+    else:
         adapter = json.loads((output / "adapter_config.json").read_text())
         assert adapter["base_model_name_or_path"] == str(world["base"])
 

@@ -15,6 +15,7 @@ def _duration(seconds: float) -> str:
 def model_card(*, method: str, kind: str, base: str, data: str, n_train: int, settings, config,
                trainable: int, total: int, seconds: float, global_step: int,
                resumed_from: str | None, final_loss: float | None, rouge: dict | None,
+               eval_description: str,
                registry_entry: str) -> str:
     hyper = {**asdict(config), **{k: v for k, v in asdict(settings).items()
                                   if k not in ("base", "data", "output", "name", "overwrite",
@@ -22,7 +23,7 @@ def model_card(*, method: str, kind: str, base: str, data: str, n_train: int, se
     rows = "\n".join(f"| `{k}` | `{list(v) if isinstance(v, tuple) else v}` |"
                      for k, v in hyper.items())
     if rouge:
-        rouge_text = (f"Zero-shot, greedy decoding, on {rouge['n']} held-out rows "
+        rouge_text = (f"Zero-shot, greedy decoding, on {eval_description} "
                       f"(`summarizer.evaluation`, all references):\n\n"
                       "| ROUGE-1 | ROUGE-2 | ROUGE-L | ROUGE-Lsum |\n|---|---|---|---|\n"
                       f"| {rouge['rouge1']:.4f} | {rouge['rouge2']:.4f} | {rouge['rougeL']:.4f} "

@@ -216,7 +216,10 @@ def train(method: str, settings: RunSettings, config=None, *, progress: bool = T
             settings=settings, config=config, trainable=trainable, total=total, seconds=seconds,
             global_step=trainer.state.global_step,
             resumed_from=str(resume_from) if resume_from else None,
-            final_loss=losses[-1] if losses else None, rouge=rouge, registry_entry=entry))
+            final_loss=losses[-1] if losses else None, rouge=rouge, registry_entry=entry,
+            eval_description=(f"the last {len(eval_rows)} rows of the file, held out from training"
+                              if Path(data).expanduser().is_file() else
+                              f"the first {len(eval_rows)} rows of the {settings.eval_split} split")))
     if register_file is not None:
         register(register_file, entry)
     return TrainResult(output=output, model=model, tokenizer=tokenizer, spec=spec,

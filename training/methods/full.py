@@ -27,6 +27,13 @@ def wrap(model, config: Config, base: str):
 
 def save(model, folder) -> None:
     """model.safetensors + config.json + generation_config.json: a plain seq2seq folder."""
+    config = model.config
+    # transformers 5 always reports T5's embeddings as tied; FLAN-T5's lm_head is its own matrix,
+    # and its config says so. Saying so here too keeps the folder loadable by other versions,
+    # which would otherwise tie lm_head to the input embeddings (and scale the decoder output).
+    if model.get_output_embeddings().weight is not model.get_input_embeddings().weight:
+        config.tie_word_embeddings = False
+    config.use_cache = True  # switched off for training; generation wants the cache back
     model.save_pretrained(folder, safe_serialization=True)
 
 
