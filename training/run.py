@@ -46,9 +46,10 @@ def _local_or_hub(location: str) -> str:
     return str(path.resolve()) if path.exists() else location
 
 
-def load_base(base: str):
-    """(tokenizer, model) of the base, safetensors only, no remote code; one-line errors."""
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+def probe_base(base: str) -> None:
+    """Cheap checks that the base can load (its folder and weights file, or its config on the
+    hub), so that a wrong --base fails before the data is downloaded and tokenized."""
+    from transformers import AutoConfig
 
     path = Path(base).expanduser()
     looks_local = base.startswith((".", "/", "~")) or base.count("/") != 1
@@ -58,12 +59,27 @@ def load_base(base: str):
                                  ("model.safetensors", "model.safetensors.index.json")):
         raise ModelLoadError(f"{base}: no model.safetensors (weights load from safetensors only)")
     try:
+        AutoConfig.from_pretrained(base, trust_remote_code=False)
+    except Exception as err:
+        raise ModelLoadError(f"cannot load base model {base}: {_first_line(err)}") from None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return (text.splitlines()[0] if text else type(err).__name__)[:300]
+
+
+def load_base(base: str):
+    """(tokenizer, model) of the base, safetensors only, no remote code; one-line errors."""
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    probe_base(base)
+    try:
         tokenizer = AutoTokenizer.from_pretrained(base)
         model = AutoModelForSeq2SeqLM.from_pretrained(base, use_safetensors=True,
                                                       trust_remote_code=False)
     except Exception as err:  # offline, unknown repo, corrupt file: one line for the user
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ModelLoadError(f"cannot load base model {base}: {reason[:300]}") from None
+        raise ModelLoadError(f"cannot load base model {base}: {_first_line(err)}") from None
     return tokenizer, model
 
 
@@ -155,13 +171,14 @@ def train(method: str, settings: RunSettings, config=None, *, progress: bool = T
     name = settings.name or output.name
     if register_file is not None:
         check_registration(register_file, name)
+    base = _local_or_hub(settings.base)
+    probe_base(base)
     data = resolve_source(settings.data)
     train_rows, eval_rows = load_training_data(data, settings.limit_train, settings.eval_split,
                                                settings.limit_eval)
     resume_from = checkpoints.latest_complete_checkpoint(output) if settings.resume else None
     if resume_from is not None:
         checkpoints.check_method(resume_from, module.KIND)
-    base = _local_or_hub(settings.base)
     tokenizer, model = load_base(base)
 
     from transformers import Seq2SeqTrainer, set_seed
