@@ -156,18 +156,35 @@ def _marker_callback():
     return MarkComplete()
 
 
-def train(method: str, settings: RunSettings, config=None, *, progress: bool = True,
-          register_file: Path | None = None, callbacks=()) -> TrainResult:
+@dataclass
+class _Plan:
+    """A run whose inputs have all been checked: nothing left that a user could have got wrong."""
+    method: str
+    module: object
+    settings: RunSettings
+    config: object
+    output: Path
+    name: str
+    base: str
+    data: str
+    train_rows: list
+    eval_rows: list
+    resume_from: Path | None
+    register_file: Path | None
+
+
+def plan(method: str, settings: RunSettings, config=None,
+         register_file: Path | None = None) -> _Plan:
+    """Every check a user can fail, cheapest first, before any long work."""
     module = get_method(method)
     config = config if config is not None else module.Config()
-    # Everything a user can get wrong is checked before the first long step.
     if not settings.output:
         raise UserError("--output is required: the folder to write the trained model to")
     output = Path(settings.output).expanduser().resolve()
     checkpoints.check_output(output, settings.overwrite, settings.resume)
-    for name, value in (("--max-steps", settings.max_steps), ("--save-steps", settings.save_steps)):
-        if value == 0 or value < -1 or (name == "--save-steps" and value < 1):
-            raise UserError(f"{name} must be a positive number of steps, got {value}")
+    for flag, value in (("--max-steps", settings.max_steps), ("--save-steps", settings.save_steps)):
+        if value == 0 or value < -1 or (flag == "--save-steps" and value < 1):
+            raise UserError(f"{flag} must be a positive number of steps, got {value}")
     name = settings.name or output.name
     if register_file is not None:
         check_registration(register_file, name)
@@ -179,66 +196,88 @@ def train(method: str, settings: RunSettings, config=None, *, progress: bool = T
     resume_from = checkpoints.latest_complete_checkpoint(output) if settings.resume else None
     if resume_from is not None:
         checkpoints.check_method(resume_from, module.KIND)
-    tokenizer, model = load_base(base)
+    return _Plan(method, module, settings, config, output, name, base, data, train_rows, eval_rows,
+                 resume_from, register_file)
 
+
+def train(method: str, settings: RunSettings, config=None, *, progress: bool = True,
+          register_file: Path | None = None, callbacks=()) -> TrainResult:
+    run = plan(method, settings, config, register_file)
+    tokenizer, model, state, seconds, losses, counts = _fit(run, progress, callbacks)
+    spec = ModelSpec(name=run.name, kind=run.module.KIND, path=str(run.output),
+                     description=f"{method} on {run.data} from {settings.base} "
+                                 f"(python -m training {method})",
+                     **run.module.registry_entry(run.config, run.base))
+    # Printed entries are relative to the default registry file, where they are meant to go.
+    entry = registry_toml(spec, register_file or resolve_registry_path(None))
+    rouge = _write_output(run, model, tokenizer, spec, entry, state.global_step, seconds, losses,
+                          counts, progress)
+    if register_file is not None:
+        register(register_file, entry)
+    return TrainResult(output=run.output, model=model, tokenizer=tokenizer, spec=spec,
+                       registry_entry=entry, global_step=state.global_step, seconds=seconds,
+                       losses=losses, rouge=rouge, resumed_from=run.resume_from)
+
+
+def _fit(run: _Plan, progress: bool, callbacks):
+    """Load the base, wrap it for the method and train with checkpoints."""
     from transformers import Seq2SeqTrainer, set_seed
 
+    settings = run.settings
+    tokenizer, model = load_base(run.base)
     if settings.overwrite:
-        checkpoints.clear_checkpoints(output)
+        checkpoints.clear_checkpoints(run.output)
     if settings.resume:
-        for path in checkpoints.discard_partial(output):
+        for path in checkpoints.discard_partial(run.output):
             _say(f"deleted unfinished checkpoint {path.name}")
-        _say(f"resuming from {resume_from}" if resume_from else
+        _say(f"resuming from {run.resume_from}" if run.resume_from else
              "no complete checkpoint to resume from: starting at step 0")
     set_seed(settings.seed)  # LoRA's A matrices and the data order
-    model = module.wrap(model, config, base)
-    trainable, total = count_parameters(model)
-    _say(f"{method}: {trainable:,} of {total:,} parameters trainable "
-         f"({100 * trainable / total:.3f}%), {len(train_rows)} training rows")
-
+    model = run.module.wrap(model, run.config, run.base)
+    counts = count_parameters(model)
+    _say(f"{run.method}: {counts[0]:,} of {counts[1]:,} parameters trainable "
+         f"({100 * counts[0] / counts[1]:.3f}%), {len(run.train_rows)} training rows")
     trainer = Seq2SeqTrainer(
-        model=model, args=_training_arguments(settings, config, checkpoints.checkpoint_dir(output), progress),
-        train_dataset=tokenize(train_rows, tokenizer, settings.max_source_length,
+        model=model,
+        args=_training_arguments(settings, run.config, checkpoints.checkpoint_dir(run.output), progress),
+        train_dataset=tokenize(run.train_rows, tokenizer, settings.max_source_length,
                                settings.max_target_length),
         data_collator=collator(tokenizer), processing_class=tokenizer,
         callbacks=[_marker_callback(), *callbacks],
     )
     started = time.perf_counter()
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    trainer.train(resume_from_checkpoint=str(run.resume_from) if run.resume_from else None)
     seconds = time.perf_counter() - started
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     model = trainer.model
     model.eval()
+    return tokenizer, model, trainer.state, seconds, losses, counts
 
-    spec = ModelSpec(name=name, kind=module.KIND, path=str(output),
-                     description=f"{method} on {data} from {settings.base} (python -m training {method})",
-                     **module.registry_entry(config, base))
-    # Printed entries are relative to the default registry file, where they are meant to go.
-    entry = registry_toml(spec, register_file or resolve_registry_path(None))
-    rouge = None
-    with checkpoints.atomic_folder(output) as folder:
-        module.save(model, folder)
+
+def _write_output(run: _Plan, model, tokenizer, spec: ModelSpec, entry: str, global_step: int,
+                  seconds: float, losses: list[float], counts: tuple[int, int],
+                  progress: bool) -> dict | None:
+    """Weights, tokenizer, evaluation, card: all in a temporary folder renamed into place."""
+    settings, rouge = run.settings, None
+    with checkpoints.atomic_folder(run.output) as folder:
+        run.module.save(model, folder)
         tokenizer.save_pretrained(folder)
-        if eval_rows:  # scored from the saved files, through the registry, as the app loads them
+        if run.eval_rows:  # scored from the saved files, through the registry, as the app loads them
             from .evaluation import evaluate_spec
-            rouge = evaluate_spec(ModelSpec(name, module.KIND, str(folder), spec.base), eval_rows,
+            rouge = evaluate_spec(ModelSpec(run.name, spec.kind, str(folder), spec.base), run.eval_rows,
                                   settings.eval_batch_size, settings.eval_max_new_tokens, progress)
         (folder / "training_config.json").write_text(json.dumps(
-            {"method": method, "settings": as_dict(settings), "config": as_dict(config),
-             "global_step": trainer.state.global_step, "seconds": seconds, "rouge": rouge,
-             "losses": losses,
-             "trainable_parameters": trainable, "all_parameters": total}, indent=2))
+            {"method": run.method, "settings": as_dict(settings), "config": as_dict(run.config),
+             "global_step": global_step, "seconds": seconds, "rouge": rouge, "losses": losses,
+             "trainable_parameters": counts[0], "all_parameters": counts[1]}, indent=2))
+        from_file = Path(run.data).expanduser().is_file()
         (folder / "README.md").write_text(model_card(
-            method=method, kind=module.KIND, base=settings.base, data=data, n_train=len(train_rows),
-            settings=settings, config=config, trainable=trainable, total=total, seconds=seconds,
-            global_step=trainer.state.global_step,
-            resumed_from=str(resume_from) if resume_from else None,
+            method=run.method, kind=spec.kind, base=settings.base, data=run.data,
+            n_train=len(run.train_rows), settings=settings, config=run.config, trainable=counts[0],
+            total=counts[1], seconds=seconds, global_step=global_step,
+            resumed_from=str(run.resume_from) if run.resume_from else None,
             final_loss=losses[-1] if losses else None, rouge=rouge, registry_entry=entry,
-            eval_description=(f"the last {len(eval_rows)} rows of the file, held out from training"
-                              if Path(data).expanduser().is_file() else
-                              f"the first {len(eval_rows)} rows of the {settings.eval_split} split")))
-    if register_file is not None:
-        register(register_file, entry)
-    return TrainResult(output=output, model=model, tokenizer=tokenizer, spec=spec,
-                       registry_entry=entry, global_step=trainer.state.global_step,
-                       seconds=seconds, losses=losses, rouge=rouge, resumed_from=resume_from)
+            eval_description=(f"the last {len(run.eval_rows)} rows of the file, held out from training"
+                              if from_file else
+                              f"the first {len(run.eval_rows)} rows of the {settings.eval_split} split")))
+    return rouge
