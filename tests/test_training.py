@@ -523,3 +523,15 @@ def test_bad_numbers_and_flags(world, tmp_path, capsys):
     _fails(capsys, ["params", "--arch", "flan-t5-huge"], "unknown architecture")
     _fails(capsys, ["params", "--arch", "flan-t5-small", "--method", "qlora"], "unknown method")
     _fails(capsys, ["evaluate", "--model-dir", str(tmp_path / "nothing")], "not found")
+
+
+def test_one_file_holds_out_its_last_rows_and_limit_train_subsamples(world):
+    from training.data import load_training_data
+
+    source = str(world["data"] / "train.jsonl")
+    train, held_out = load_training_data(source, None, "validation", 10)
+    assert len(held_out) == 10 and not {e.dialogue for e in train} & {e.dialogue for e in held_out}
+    train, held_out = load_training_data(source, 5, "validation", 10)
+    assert len(train) == 5 and len(held_out) == 10
+    train, held_out = load_training_data(str(world["data"]), 125, "validation", 0)
+    assert len(train) == 125 and held_out == []
