@@ -51,13 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="ROUGE of a trained output folder",
                                    description="ROUGE of a trained output folder, through the "
                                                "summarizer's evaluation (zero-shot, greedy).")
-    evaluate.add_argument("--model-dir", required=True, help="output folder of a training run")
+    evaluate.add_argument("--model-dir", required=True, metavar="DIR", help="output folder of a training run")
     evaluate.add_argument("--base", help="base model of an adapter (default: the one recorded in it)")
     evaluate.add_argument("--data", help="DialogSum source (default $DIALOGSUM_PATH, else the hub)")
     evaluate.add_argument("--split", default="test", help="split to score (default: test)")
-    evaluate.add_argument("--limit", type=int, default=None, help="first N rows only")
-    evaluate.add_argument("--batch-size", type=int, default=8, help="generate batch size (default: 8)")
-    evaluate.add_argument("--max-new-tokens", type=int, default=200,
+    evaluate.add_argument("--limit", type=int, default=None, metavar="N", help="first N rows only")
+    evaluate.add_argument("--batch-size", type=int, default=8, metavar="N",
+                          help="generate batch size (default: 8)")
+    evaluate.add_argument("--max-new-tokens", type=int, default=200, metavar="N",
                           help="longest generated summary (default: 200)")
     evaluate.add_argument("--json", action="store_true", help="print JSON")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -68,9 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     params.add_argument("--arch", required=True,
                         help="flan-t5-small | flan-t5-base | flan-t5-large (training/architectures)")
     params.add_argument("--method", default="full", help=f"{' | '.join(METHODS)} (default: full)")
-    params.add_argument("--lora-r", type=int, default=32, help="LoRA rank (default: 32)")
-    params.add_argument("--num-virtual-tokens", type=int, default=20,
-                        help="prompt-tuning length (default: 20)")
+    lora_r = METHODS["lora"].Config().lora_r  # the defaults the training commands use
+    virtual_tokens = METHODS["prompt-tuning"].Config().num_virtual_tokens
+    params.add_argument("--lora-r", type=int, default=lora_r, metavar="N",
+                        help=f"LoRA rank (default: {lora_r})")
+    params.add_argument("--num-virtual-tokens", type=int, default=virtual_tokens, metavar="N",
+                        help=f"prompt-tuning length (default: {virtual_tokens})")
     params.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
