@@ -165,11 +165,13 @@ def _rows_to_examples(rows, path: Path) -> list[Example]:
 
 
 def _group_id(ids: list[str]) -> str:
-    # The hub writes the i-th reference of test_7 as test_7_i; one dialogue keeps one id.
+    # The hub writes the k-th reference of test_7 as test_7_k (k = 1, 2, 3): one dialogue, one id.
+    # Anything else (a dialogue that merely occurs twice) keeps its first id.
     if len(ids) > 1:
-        stems = {re.sub(r"_\d+$", "", i) for i in ids}
-        if len(stems) == 1:
-            return stems.pop()
+        parts = [re.fullmatch(r"(.+)_(\d+)", i) for i in ids]
+        if all(parts) and len({m.group(1) for m in parts}) == 1 \
+                and sorted(int(m.group(2)) for m in parts) == list(range(1, len(ids) + 1)):
+            return parts[0].group(1)
     return ids[0]
 
 

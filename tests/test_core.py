@@ -45,6 +45,13 @@ def test_hub_layout_merges_repeated_test_dialogues(tmp_path):
     assert examples[0].references == tuple(f"{rows[0]['summary']} ({k})" for k in (1, 2, 3))
 
 
+def test_duplicate_dialogues_with_unrelated_ids_keep_their_first_id(tmp_path):
+    row = synthetic_pairs(1)[0]
+    write_jsonl(tmp_path / "dup.jsonl", [{**row, "id": "syn_3"}, {**row, "id": "syn_50"},
+                                         {**row, "dialogue": row["dialogue"] + "!", "id": "syn_7"}])
+    assert [e.id for e in load_split(str(tmp_path / "dup.jsonl"), "train")] == ["syn_3", "syn_7"]
+
+
 def test_hub_id_goes_through_datasets_load_dataset(monkeypatch):
     import datasets
     rows = [{"id": "test_0_1", "dialogue": "#Person1#: hi", "summary": "a", "topic": "t"},
