@@ -176,7 +176,7 @@ def _generate(batch: list[_Item], decoding: DecodingSettings, on_partial: Partia
 
     backbone = batch[0].model.backbone
     tokenizer = backbone.tokenizer
-    encoded = tokenizer([it.prompt.text for it in batch], return_tensors="pt", padding=True)
+    encoded = tokenizer([it.prompt.text for it in batch], return_tensors="pt", padding=True).to(backbone.device)
     kwargs = decoding.generate_kwargs()
     if on_partial is not None and decoding.num_beams == 1:
         kwargs["streamer"] = _RowStreamer(tokenizer, [(it.model.spec.name, it.example.id) for it in batch],
@@ -193,10 +193,10 @@ def _generate(batch: list[_Item], decoding: DecodingSettings, on_partial: Partia
             output = _with_adapters(backbone, adapters, lambda extra: backbone.module().generate(
                 **encoded, **extra, **kwargs))
     pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
-    generated = output[:, 1:]  # drop the decoder start token
+    generated = output[:, 1:].cpu()  # drop the decoder start token
     texts = [t.strip() for t in tokenizer.batch_decode(generated, skip_special_tokens=True)]
     out_tokens = ((generated != pad) & (generated != eos)).sum(dim=1).tolist()
-    in_tokens = encoded["attention_mask"].sum(dim=1).tolist()
+    in_tokens = encoded["attention_mask"].sum(dim=1).cpu().tolist()
     if soft_prompt is not None:
         in_tokens = [n + soft_prompt.shape[0] for n in in_tokens]
     return texts, out_tokens, in_tokens
@@ -222,8 +222,8 @@ def _soft_prompt_inputs(model, soft_prompt, encoded) -> dict:
 
     embeds = model.get_input_embeddings()(encoded["input_ids"])
     n = embeds.shape[0]
-    prompt = soft_prompt.to(embeds.dtype).unsqueeze(0).expand(n, -1, -1)
-    mask = torch.ones(n, prompt.shape[1], dtype=encoded["attention_mask"].dtype)
+    prompt = soft_prompt.to(embeds.device, embeds.dtype).unsqueeze(0).expand(n, -1, -1)
+    mask = torch.ones(n, prompt.shape[1], dtype=encoded["attention_mask"].dtype, device=embeds.device)
     return {"inputs_embeds": torch.cat([prompt, embeds], dim=1),
             "attention_mask": torch.cat([mask, encoded["attention_mask"]], dim=1)}
 

@@ -158,6 +158,12 @@ def _check_safetensors(location: str, weights: str) -> None:
     raise ModelLoadError(f"{location}: no {weights} in the folder")
 
 
+def _device() -> str:
+    """$SUMMARIZER_DEVICE, else a GPU when there is one (training's evaluation), else the CPU."""
+    import torch
+    return os.environ.get("SUMMARIZER_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def _short_reason(err: BaseException) -> str:
     text = str(err).strip()
     first = text.splitlines()[0] if text else type(err).__name__
@@ -183,7 +189,8 @@ class Backbone:
                 location, revision=revision, use_safetensors=True, trust_remote_code=False)
         except Exception as err:
             raise ModelLoadError(f"cannot load {location}: {_short_reason(err)}") from None
-        self.model.eval()
+        self.device = _device()
+        self.model.to(self.device).eval()
         self.peft = None  # a PeftModel once a LoRA adapter is loaded
         self.adapters: dict[str, tuple | None] = {}  # adapter name -> fingerprint
         self.lock = threading.RLock()
