@@ -173,10 +173,11 @@ def test_each_method_lowers_loss_and_raises_rouge(trained, untrained_rouge, meth
 def test_output_folder_layout_and_card(trained, world, method, files):
     output = trained[method].output
     names = {p.name for p in output.iterdir()}
-    assert files | {"tokenizer_config.json", "README.md", "training_config.json"} <= names
+    assert files | {"tokenizer_config.json", "README.md", "training_config.json", "training_loss.png"} <= names
     assert not any(n.endswith((".bin", ".pt", ".pth")) for n in names)  # safetensors only
     card = (output / "README.md").read_text()
     for text in (str(world["base"]), str(world["data"]), "trainable", "ROUGE-1", "learning_rate",
+                 "![training loss](training_loss.png)",
                  f"kind = \"{trained[method].spec.kind}\""):
         assert text in card
     leftovers = [p.name for p in output.parent.iterdir() if ".tmp-" in p.name or ".old-" in p.name]

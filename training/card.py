@@ -12,11 +12,30 @@ def _duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min {secs:02d} s" if hours else f"{minutes} min {secs:02d} s"
 
 
+def plot_losses(curve: list[tuple[int, float]], path) -> bool:
+    """The (step, loss) curve as a PNG beside the card: easier to judge a run by than numbers."""
+    if len(curve) < 2:
+        return False
+    import matplotlib
+    matplotlib.use("Agg")  # no display on servers and CI
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 3.2), dpi=100)
+    axis.plot([step for step, _ in curve], [loss for _, loss in curve], marker=".")
+    axis.set_xlabel("optimizer step")
+    axis.set_ylabel("training loss")
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return True
+
+
 def model_card(*, method: str, kind: str, base: str, data: str, n_train: int, settings, config,
                trainable: int, total: int, seconds: float, global_step: int,
                resumed_from: str | None, final_loss: float | None, rouge: dict | None,
                eval_description: str,
-               registry_entry: str) -> str:
+               registry_entry: str, loss_plot: str | None = None) -> str:
     hyper = {**asdict(config), **{k: v for k, v in asdict(settings).items()
                                   if k not in ("base", "data", "output", "name", "overwrite",
                                                "resume")}}
@@ -45,7 +64,7 @@ tags: [summarization, dialogsum, {method}]
 - **Data:** `{data}`, {n_train} training rows, prompt template of `summarizer.prompts.format_prompt`
 - **Training:** {global_step} optimizer steps, {_duration(seconds)}{resumed}; last logged loss {loss}
 - **Written:** {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC
-
+{f"{chr(10)}![training loss]({loss_plot}){chr(10)}" if loss_plot else ""}
 ## Parameters
 
 | trainable | all | trainable % |

@@ -15,7 +15,7 @@ from summarizer.errors import ModelLoadError, UserError
 from summarizer.registry import ModelSpec, resolve_registry_path
 
 from . import checkpoints
-from .card import model_card
+from .card import model_card, plot_losses
 from .config import RunSettings, as_dict
 from .data import collator, load_training_data, tokenize
 from .methods import get_method
@@ -203,14 +203,15 @@ def plan(method: str, settings: RunSettings, config=None,
 def train(method: str, settings: RunSettings, config=None, *, progress: bool = True,
           register_file: Path | None = None, callbacks=()) -> TrainResult:
     run = plan(method, settings, config, register_file)
-    tokenizer, model, state, seconds, losses, counts = _fit(run, progress, callbacks)
+    tokenizer, model, state, seconds, loss_curve, counts = _fit(run, progress, callbacks)
+    losses = [loss for _, loss in loss_curve]
     spec = ModelSpec(name=run.name, kind=run.module.KIND, path=str(run.output),
                      description=f"{method} on {run.data} from {settings.base} "
                                  f"(python -m training {method})",
                      **run.module.registry_entry(run.config, run.base))
     # Printed entries are relative to the default registry file, where they are meant to go.
     entry = registry_toml(spec, register_file or resolve_registry_path(None))
-    rouge = _write_output(run, model, tokenizer, spec, entry, state.global_step, seconds, losses,
+    rouge = _write_output(run, model, tokenizer, spec, entry, state.global_step, seconds, loss_curve,
                           counts, progress)
     if register_file is not None:
         register(register_file, entry)
@@ -248,17 +249,18 @@ def _fit(run: _Plan, progress: bool, callbacks):
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(run.resume_from) if run.resume_from else None)
     seconds = time.perf_counter() - started
-    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    loss_curve = [(entry["step"], entry["loss"]) for entry in trainer.state.log_history if "loss" in entry]
     model = trainer.model
     model.eval()
-    return tokenizer, model, trainer.state, seconds, losses, counts
+    return tokenizer, model, trainer.state, seconds, loss_curve, counts
 
 
 def _write_output(run: _Plan, model, tokenizer, spec: ModelSpec, entry: str, global_step: int,
-                  seconds: float, losses: list[float], counts: tuple[int, int],
+                  seconds: float, loss_curve: list[tuple[int, float]], counts: tuple[int, int],
                   progress: bool) -> dict | None:
     """Weights, tokenizer, evaluation, card: all in a temporary folder renamed into place."""
     settings, rouge = run.settings, None
+    losses = [loss for _, loss in loss_curve]
     with checkpoints.atomic_folder(run.output) as folder:
         run.module.save(model, folder)
         tokenizer.save_pretrained(folder)
@@ -271,12 +273,14 @@ def _write_output(run: _Plan, model, tokenizer, spec: ModelSpec, entry: str, glo
              "global_step": global_step, "seconds": seconds, "rouge": rouge, "losses": losses,
              "trainable_parameters": counts[0], "all_parameters": counts[1]}, indent=2))
         from_file = Path(run.data).expanduser().is_file()
+        plotted = plot_losses(loss_curve, folder / "training_loss.png")
         (folder / "README.md").write_text(model_card(
             method=run.method, kind=spec.kind, base=settings.base, data=run.data,
             n_train=len(run.train_rows), settings=settings, config=run.config, trainable=counts[0],
             total=counts[1], seconds=seconds, global_step=global_step,
             resumed_from=str(run.resume_from) if run.resume_from else None,
             final_loss=losses[-1] if losses else None, rouge=rouge, registry_entry=entry,
+            loss_plot="training_loss.png" if plotted else None,
             eval_description=(f"the last {len(run.eval_rows)} rows of the file, held out from training"
                               if from_file else
                               f"the first {len(run.eval_rows)} rows of the {settings.eval_split} split")))
