@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import write_jsonl
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -42,11 +44,6 @@ def synthetic_pair(rng: random.Random, index: int) -> dict:
     dialogue = (f"#Person1#: Hi, I'm {name}. I want to buy {n} {item}.\n"
                 f"#Person2#: Sure, {n} {item} for you.")
     return {"id": f"syn_{index}", "dialogue": dialogue, "summary": f"{name} buys {n} {item}."}
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
 
 
 def _pretrain(model, tokenizer, steps: int = 400) -> None:
