@@ -1,0 +1,402 @@
+"""DialogSum Studio: the studio functions directly, then the real app through gradio_client."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from conftest import synthetic_pairs, write_registry, write_release_folder
+from summarizer import studio as core
+from summarizer.errors import UserError
+from summarizer.registry import Registry
+
+THREE = ["original", "peft-lora", "longest-3"]
+DIALOGUE = ("#Person1#: Hello, I am Anna. I would like 3 books, please.\n"
+            "#Person2#: Of course. Shall I bring them to the library?\n"
+            "#Person1#: Yes, the library is fine. Thank you very much.")
+REFERENCE = "Anna orders 3 books to the library."
+FAST = dict(max_new_tokens=12)
+
+
+def add_broken_model(path: Path) -> Path:
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write('\n[models.broken]\nkind = "seq2seq"\npath = "/nonexistent/dialogsum-model"\n')
+    return path
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, tiny_models):
+    root = tmp_path_factory.mktemp("studio")
+    registry = add_broken_model(write_registry(root / "models.toml", tiny_models))
+    data = write_release_folder(root / "dialogsum")
+    return {"root": root, "registry": registry, "data": data}
+
+
+@pytest.fixture(scope="module")
+def studio(setup):
+    return core.Studio(Registry.from_file(setup["registry"]), data_source=str(setup["data"]),
+                       results_path=setup["root"] / "no-results.json",
+                       output_dir=setup["root"] / "outputs")
+
+
+def final(studio, dialogue=DIALOGUE, reference=REFERENCE, models=THREE, **kwargs):
+    decoding = core.decoding_settings(**{**FAST, **kwargs.pop("decoding", {})})
+    return studio.compare_all(dialogue, reference, models, decoding=decoding, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# studio functions, no server
+
+
+def test_compare_three_models_gives_summaries_and_rouge(studio):
+    view = final(studio)
+    assert view.done and [c.model for c in view.cards] == THREE
+    for card in view.cards:
+        assert card.state == "done", card.error
+        assert isinstance(card.text, str)
+        assert set(card.scores) == {"rouge1", "rouge2", "rougeL", "rougeLsum"}
+        assert all(0.0 <= v <= 1.0 for v in card.scores.values())
+        assert card.result.input_tokens > 0 and card.result.seconds >= 0
+    longest = view.cards[2]
+    assert longest.text and longest.scores["rouge1"] > 0 and "anna" in longest.shared
+    table = core.rouge_table(view)
+    assert list(table["model"]) == THREE
+    assert core.compare_figure(view) is not None
+    html = core.render_cards(view)
+    assert "<mark>Anna</mark>" in html and "ROUGE-1" in html and "Prompt sent" in html
+    data = view.to_dict()
+    assert json.loads(json.dumps(data))["models"][0]["rouge"] is not None
+
+
+def test_compare_streams_partial_text(studio):
+    decoding = core.decoding_settings(max_new_tokens=8)
+    views = []
+    for view in studio.compare(DIALOGUE, REFERENCE, ["original"], decoding=decoding, min_interval=0):
+        views.append((view.cards[0].state, view.cards[0].text, view.done))
+    assert views[0] == ("waiting", "", False)
+    assert any(state == "running" for state, _, _ in views)
+    assert views[-1][2] is True
+
+
+def test_no_reference_shows_a_note_not_zeros(studio):
+    view = final(studio, reference="   ", models=["longest-3", "original"])
+    assert core.NO_REFERENCE_NOTE in view.notes
+    assert all(c.scores is None for c in view.cards)
+    assert core.rouge_table(view).empty
+    assert core.compare_figure(view) is None
+    assert "not computed" in core.render_cards(view)
+    assert "0.000" not in core.render_cards(view)
+    assert view.to_dict()["rouge_computed"] is False
+
+
+def test_several_references_blank_line_separated(studio):
+    view = final(studio, reference="Anna wants books.\n\nAnna orders 3 books to the library.",
+                 models=["longest-3"])
+    assert view.references == ["Anna wants books.", "Anna orders 3 books to the library."]
+    assert view.cards[0].scores["rouge1"] > 0
+
+
+@pytest.mark.parametrize("dialogue", ["", "   \n  ", None])
+def test_empty_dialogue_is_refused(studio, dialogue):
+    with pytest.raises(UserError, match="empty"):
+        final(studio, dialogue=dialogue)
+
+
+def test_huge_paste_is_refused_with_the_limit(studio):
+    with pytest.raises(UserError, match=r"200,000 characters.*20,000"):
+        final(studio, dialogue="a" * 200_000)
+
+
+def test_no_models_and_unknown_model(studio):
+    with pytest.raises(UserError, match="at least one model"):
+        final(studio, models=[])
+    with pytest.raises(UserError, match="unknown model"):
+        final(studio, models=["nope"])
+
+
+def test_html_and_script_come_back_escaped(studio):
+    evil = ("#Person1#: <script>alert('x')</script> hello there my friend\n"
+            "#Person2#: <img src=x onerror=alert(1)> <b>bold</b> words here\n#Person1#: ok")
+    view = final(studio, dialogue=evil, reference="<i>hello</i> friend", models=["longest-3", "original"])
+    html = core.render_cards(view)
+    assert "<script>" not in html and "<img" not in html and "<b>bold" not in html
+    assert "&lt;script&gt;" in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    notes = core.render_notes(final(studio, dialogue=evil, reference="", models=["longest-3"]))
+    assert "<" not in notes.replace("&lt;", "")
+
+
+def test_broken_model_shows_its_reason_while_others_work(studio):
+    view = final(studio, models=["broken", "longest-3", "original"])
+    broken, longest, original = view.cards
+    assert broken.state == "error" and "/nonexistent/dialogsum-model" in broken.error
+    assert longest.state == "done" and original.state == "done"
+    html = core.render_cards(view)
+    assert "could not run" in html and "model folder not found" in html
+    assert "could not run: broken" in core.render_notes(view)
+    studio.refresh_statuses()
+    labels = dict((name, label) for label, name in studio.model_choices())
+    assert labels["broken"].startswith("broken · unavailable")
+    assert labels["longest-3"] == "longest-3 · ready"
+
+
+def test_few_shot_uses_train_examples_and_reports_dropped_shots(studio):
+    shots = core.shot_settings("few-shot", 3, "topic")
+    view = final(studio, models=["original", "longest-3"], shots=shots, topic="travel")
+    prompt = view.cards[0].result.prompt
+    assert len(prompt.shot_ids) == 3 and all(i.startswith("train_") for i in prompt.shot_ids)
+    assert prompt.text.count("Summarize the following conversation.") == 4
+    tight = final(studio, models=["original"], shots=shots, decoding={"max_prompt_tokens": 64})
+    notices = tight.cards[0].result.prompt.notices
+    assert notices and "dropped" in notices[0]
+    assert "dropped to fit the token budget" in core.render_cards(tight)
+
+
+def test_shot_settings_and_decoding_validation():
+    assert core.shot_settings("zero-shot").shots == 0
+    assert core.shot_settings("one-shot", 4).shots == 1
+    assert core.shot_settings("few-shot", 4).shots == 4
+    with pytest.raises(UserError):
+        core.shot_settings("ten-shot")
+    with pytest.raises(UserError, match="fixed shots need"):
+        core.shot_settings("few-shot", 2, "fixed", "train_1")
+    with pytest.raises(UserError, match="max new tokens"):
+        core.decoding_settings(max_new_tokens=100_000)
+    with pytest.raises(UserError, match="beams"):
+        core.decoding_settings(num_beams=50)
+
+
+def test_pick_example_random_next_index(studio):
+    first = studio.pick_example("validation", "index", 0)
+    assert first.dialogue.startswith("#Person1#") and first.reference and first.index == 0
+    nxt = studio.pick_example("validation", "next", 0)
+    assert nxt.index == 1
+    wrapped = studio.pick_example("validation", "next", 3)
+    assert wrapped.index == 0
+    test = studio.pick_example("test", "random")
+    assert len(test.reference.split("\n\n")) == 3 and test.topic
+    assert "dev_0" in first.info
+    with pytest.raises(UserError):
+        studio.pick_example("train", "random")
+    with pytest.raises(UserError, match="example number"):
+        studio.pick_example("validation", "index", 99)
+
+
+def test_missing_data_gives_a_clear_message(setup, tmp_path):
+    studio = core.Studio(Registry.from_file(setup["registry"]), data_source=str(tmp_path / "none"))
+    with pytest.raises(UserError, match="data not found"):
+        studio.pick_example("validation", "random")
+    with pytest.raises(UserError, match="train split"):
+        final(studio, models=["longest-3"], shots=core.shot_settings("one-shot"))
+
+
+def write_upload(path: Path, rows: list[dict]) -> Path:
+    if path.suffix == ".csv":
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    else:
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_batch_csv_gives_summaries_rouge_and_a_csv(studio, tmp_path):
+    rows = [{"id": r["id"], "dialogue": r["dialogue"], "summary": r["summary"]} for r in synthetic_pairs(3)]
+    rows.append({"id": "no_ref", "dialogue": DIALOGUE, "summary": ""})
+    path = write_upload(tmp_path / "mine.csv", rows)
+    seen = []
+    output = studio.run_batch(path, ["longest-3", "original"], decoding=core.decoding_settings(**FAST),
+                              progress=lambda fraction, desc: seen.append(fraction))
+    assert len(output.rows) == 8 and seen[0] == 0.0 and seen[-1] == 1.0
+    with_ref = [r for r in output.rows if r["id"] != "no_ref"]
+    assert all(r["rouge1"] is not None for r in with_ref)
+    assert all(r["rouge1"] is None for r in output.rows if r["id"] == "no_ref")
+    assert {s["model"]: s["scored"] for s in output.summary} == {"longest-3": 3, "original": 3}
+    with output.csv_path.open(encoding="utf-8") as handle:
+        written = list(csv.DictReader(handle))
+    assert len(written) == 8 and written[0]["model"] == "longest-3" and "rougeLsum" in written[0]
+    assert "3 row(s) with a reference" in output.message
+
+
+def test_batch_broken_model_is_reported(studio, tmp_path):
+    path = write_upload(tmp_path / "mine.jsonl", [{"dialogue": DIALOGUE}])
+    output = studio.run_batch(path, ["broken", "longest-3"])
+    assert "Failed: broken" in output.message
+    assert output.rows[0]["error"] and not output.rows[1]["error"]
+
+
+def test_malformed_uploads_give_clear_messages(studio, tmp_path):
+    bad_json = tmp_path / "bad.jsonl"
+    bad_json.write_text('{"dialogue": "#Person1#: hi"}\n{"dialogue": oops}\n', encoding="utf-8")
+    with pytest.raises(UserError, match=r"^bad\.jsonl:2: not valid JSON"):
+        studio.run_batch(bad_json, ["longest-3"])
+    no_column = write_upload(tmp_path / "cols.csv", [{"text": "hello"}])
+    with pytest.raises(UserError, match=r"cols\.csv:2: 'dialogue' is missing"):
+        studio.run_batch(no_column, ["longest-3"])
+    wrong_type = tmp_path / "notes.txt"
+    wrong_type.write_text("hello", encoding="utf-8")
+    with pytest.raises(UserError, match="upload a .csv or .jsonl"):
+        studio.run_batch(wrong_type, ["longest-3"])
+    big = tmp_path / "big.jsonl"
+    big.write_text(json.dumps({"dialogue": "x" * (3 * 1024 * 1024)}) + "\n", encoding="utf-8")
+    with pytest.raises(UserError, match="limit is 2 MB"):
+        studio.run_batch(big, ["longest-3"])
+    many = write_upload(tmp_path / "many.jsonl", [{"dialogue": f"#Person1#: line {i}"} for i in range(201)])
+    with pytest.raises(UserError, match="201 dialogues; the limit is 200"):
+        studio.run_batch(many, ["longest-3"])
+    long = write_upload(tmp_path / "long.jsonl", [{"id": "x1", "dialogue": "y" * 20_001}])
+    with pytest.raises(UserError, match="dialogue x1 is 20,001 characters"):
+        studio.run_batch(long, ["longest-3"])
+    with pytest.raises(UserError, match="Upload a CSV or JSONL"):
+        studio.run_batch(None, ["longest-3"])
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("dialogue\ncaf\xe9\n".encode("latin-1"))
+    with pytest.raises(UserError, match="not UTF-8"):
+        studio.run_batch(latin, ["longest-3"])
+
+
+def test_benchmark_without_results_shows_published_rows(studio):
+    view = studio.benchmark()
+    assert "No results file" in view.note
+    assert [r["source"] for r in view.rows] == ["course lab (published)"] * 3
+    table = core.benchmark_table(view)
+    assert table.loc[table["model"] == "instruct", "ROUGE-1"].item() == 0.4216
+    assert table.loc[table["model"] == "peft-lora", "ROUGE-Lsum"].item() == 0.3249
+    assert core.benchmark_figure(view) is not None
+
+
+def test_benchmark_reads_evaluate_output(setup, tmp_path):
+    from summarizer.data import load_split
+    from summarizer.evaluation import evaluate
+    from summarizer.generation import DecodingSettings
+
+    registry = Registry.from_file(setup["registry"])
+    report = evaluate(registry, ["longest-3", "original"], load_split(str(setup["data"]), "test", limit=2),
+                      decoding=DecodingSettings(max_new_tokens=8), progress=False)
+    results = report.save(tmp_path / "results.json")
+    studio = core.Studio(registry, data_source=str(setup["data"]), results_path=results)
+    view = studio.benchmark()
+    ours = [r for r in view.rows if r["source"] == "this project (evaluate)"]
+    assert [r["model"] for r in ours] == ["longest-3", "original"] and ours[0]["n"] == 2
+    assert ours[0]["rouge1"] == pytest.approx(report.score("longest-3")["rouge1"])
+    assert "2 dialogue(s)" in view.note and "course lab (published)" in view.note
+    assert len(core.benchmark_table(view)) == 5
+    results.write_text("{not json", encoding="utf-8")
+    assert "could not be read" in studio.benchmark().note
+
+
+def test_results_path_comes_from_server_config_only(setup, monkeypatch, tmp_path):
+    monkeypatch.setenv(core.RESULTS_ENV, str(tmp_path / "r.json"))
+    studio = core.Studio(Registry.from_file(setup["registry"]), data_source=str(setup["data"]))
+    assert studio.results_path == tmp_path / "r.json"
+    import inspect
+    assert list(inspect.signature(studio.benchmark).parameters) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# The real app, served on 127.0.0.1 and called with gradio_client
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_app(registry: Path, data: Path, results: Path | None = None):
+    """Build the Blocks from app.py with the environment pointing at test files, serve, close."""
+    saved = {k: os.environ.get(k) for k in ("SUMMARIZER_REGISTRY", "DIALOGSUM_PATH", "STUDIO_RESULTS")}
+    os.environ.update(SUMMARIZER_REGISTRY=str(registry), DIALOGSUM_PATH=str(data),
+                      STUDIO_RESULTS=str(results or data / "no-results.json"))
+    import app
+
+    demo = None
+    try:
+        demo = app.build_app()
+        port = free_port()
+        app.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
+                   quiet=True)
+        yield demo, f"http://127.0.0.1:{port}/"
+    finally:
+        if demo is not None:
+            demo.close()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def server(setup):
+    with running_app(setup["registry"], setup["data"]) as (demo, url):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    from gradio_client import Client
+    return Client(server, verbose=False)
+
+
+def test_app_serves_on_localhost_with_named_endpoints(client, server):
+    assert server.startswith("http://127.0.0.1:")
+    info = client.view_api(return_format="dict", print_info=False)
+    names = set(info["named_endpoints"])
+    assert {"/compare", "/load_example", "/model_status", "/batch", "/benchmark"} <= names
+
+
+def test_client_compare_three_models(client):
+    cards, table, chart, results, notes = client.predict(
+        dialogue=DIALOGUE, reference=REFERENCE, models=THREE, shot_mode="few-shot", n_shots=2,
+        max_new_tokens=12, api_name="/compare")
+    models = {m["model"]: m for m in results["models"]}
+    assert list(models) == THREE
+    for model in models.values():
+        assert model["error"] is None and isinstance(model["summary"], str)
+        assert set(model["rouge"]) == {"rouge1", "rouge2", "rougeL", "rougeLsum"}
+        assert len(model["shot_ids"]) == 2
+    assert models["longest-3"]["summary"]
+    assert [row[0] for row in table["data"]] == THREE
+    assert chart is not None
+    assert 'class="ds-card"' in cards and "3 of 3 model(s) finished" in notes
+
+
+def test_client_errors_are_one_line_messages(client):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="dialogue is empty"):
+        client.predict(dialogue="  ", models=THREE, api_name="/compare")
+    with pytest.raises(AppError, match="limit is 20,000"):
+        client.predict(dialogue="x" * 200_000, models=["longest-3"], api_name="/compare")
+
+
+def test_client_load_example_and_benchmark(client):
+    dialogue, reference, topic, index, info = client.predict(
+        split="test", how="index", index=1, api_name="/load_example")
+    assert dialogue.startswith("#Person1#") and index == 1 and len(reference.split("\n\n")) == 3
+    note, table, chart = client.predict(api_name="/benchmark")
+    assert "No results file" in note and len(table["data"]) == 3
+
+
+def test_client_batch_returns_a_csv(client, tmp_path):
+    from gradio_client import handle_file
+
+    path = write_upload(tmp_path / "upload.csv",
+                        [{"dialogue": r["dialogue"], "summary": r["summary"]} for r in synthetic_pairs(2)])
+    status, summary, rows, csv_file = client.predict(
+        file=handle_file(str(path)), models=["longest-3", "peft-lora"], max_new_tokens=8,
+        api_name="/batch")
+    assert "Summarized 2 dialogue(s)" in status
+    assert Path(csv_file).suffix == ".csv"
+    with open(csv_file, encoding="utf-8") as handle:
+        written = list(csv.DictReader(handle))
+    assert len(written) == 4 and {r["model"] for r in written} == {"longest-3", "peft-lora"}
+    assert all(r["rouge1"] for r in written)
