@@ -50,13 +50,13 @@ div.ds-error { padding: 8px; border-radius: 6px; }
 .ds-stats, .ds-note { font-size: .82em; color: var(--body-text-color-subdued); margin-top: 6px; }
 .ds-notice { font-size: .85em; margin-top: 6px; padding: 4px 6px; border-radius: 6px;
   background: #fef9c3; color: #713f12; }
-.ds-rouge { font-size: .85em; margin-top: 6px; border-collapse: collapse; }
-.ds-rouge td { padding: 1px 4px; border: none; }
+.ds-rouge { display: flex; flex-wrap: wrap; gap: 4px 12px; font-size: .85em; margin-top: 6px; }
+.ds-rouge span { white-space: nowrap; }
 .ds-prompt { margin-top: 6px; font-size: .85em; }
 .ds-prompt pre { white-space: pre-wrap; max-height: 260px; overflow: auto; font-size: .9em; }
 """
 
-INTRO = """# 🗣️ DialogSum Studio
+INTRO = """# DialogSum Studio
 Summarize a dialogue with several models at once: FLAN-T5 as released, fine-tuned and PEFT
 versions, and the extractive *longest-3* baseline. Paste a conversation (or load one from DialogSum),
 choose the models, and compare their summaries, speed and ROUGE against a reference.
@@ -182,15 +182,14 @@ def build_app(studio: core.Studio | None = None, background: bool = True) -> gr.
                             with gr.Row():
                                 split = gr.Dropdown(list(core.EXAMPLE_SPLITS), value="validation",
                                                     label="Split", scale=1)
-                                index = gr.Number(value=-1, precision=0, label="Example #", scale=1,
-                                                  minimum=-1)
+                                index = gr.Number(value=0, precision=0, label="Example #", scale=1, minimum=0)
                                 topic = gr.Textbox("", label="Topic", scale=2, max_lines=1,
                                                    info="used by topic-matched shots")
                             how_random = gr.Textbox("random", visible=False)
                             how_next = gr.Textbox("next", visible=False)
                             how_index = gr.Textbox("index", visible=False)
                             with gr.Row():
-                                random_button = gr.Button("🎲 Random example", size="sm")
+                                random_button = gr.Button("Random example", size="sm")
                                 next_button = gr.Button("Next example ▶", size="sm")
                                 index_button = gr.Button("Load #", size="sm")
                             example_info = gr.Markdown()

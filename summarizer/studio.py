@@ -684,9 +684,9 @@ def render_cards(view: CompareView) -> str:
             stats.append(f"{result.input_tokens} {unit} in · {result.output_tokens} out")
             body.append(f'<div class="ds-stats">{e(" · ".join(stats))}</div>')
             if card.scores is not None:
-                cells = "".join(f"<td>{e(METRIC_LABELS[m])}</td><td><b>{card.scores[m]:.3f}</b></td>"
+                cells = "".join(f"<span>{e(METRIC_LABELS[m])} <b>{card.scores[m]:.3f}</b></span>"
                                 for m in rouge.METRICS)
-                body.append(f'<table class="ds-rouge"><tr>{cells}</tr></table>')
+                body.append(f'<div class="ds-rouge">{cells}</div>')
                 if card.shared:
                     body.append('<div class="ds-note">highlighted: words shared with the reference</div>')
             else:
@@ -705,15 +705,15 @@ def render_cards(view: CompareView) -> str:
 
 def render_notes(view: CompareView) -> str:
     """Markdown for the notes above the cards (escaped: it may quote user text)."""
-    lines = [f"ℹ️ {html.escape(n)}" for n in view.notes]
+    lines = [f"**Note:** {html.escape(n)}" for n in view.notes]
     if view.done:
         failed = [c.model for c in view.cards if c.state == "error"]
         ok = len(view.cards) - len(failed)
-        lines.insert(0, f"✅ {ok} of {len(view.cards)} model(s) finished"
+        lines.insert(0, f"✓ {ok} of {len(view.cards)} model(s) finished"
                         + (f"; could not run: {html.escape(', '.join(failed))}" if failed else "."))
     else:
         running = [c.model for c in view.cards if c.state == "running"]
-        lines.insert(0, "⏳ running " + html.escape(", ".join(running)) if running else "⏳ starting…")
+        lines.insert(0, "Running " + html.escape(", ".join(running)) + "…" if running else "Starting…")
     return "\n\n".join(lines)
 
 
@@ -721,14 +721,13 @@ def rouge_table(view: CompareView):
     """ROUGE per model as a DataFrame (empty, with the same columns, when there is no reference)."""
     import pandas as pd
 
-    columns = ["model", *(METRIC_LABELS[m] for m in rouge.METRICS), "latency (s)", "input tokens",
-               "output tokens"]
+    columns = ["model", *(METRIC_LABELS[m] for m in rouge.METRICS), "latency (s)"]
     rows = []
     for card in view.cards:
         if card.scores is None:
             continue
         rows.append([card.model, *(round(card.scores[m], 4) for m in rouge.METRICS),
-                     round(card.result.seconds, 3), card.result.input_tokens, card.result.output_tokens])
+                     round(card.result.seconds, 3)])
     return pd.DataFrame(rows, columns=columns)
 
 

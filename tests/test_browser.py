@@ -1,0 +1,106 @@
+"""DialogSum Studio in headless Chromium: paste, choose few-shot, run, see three cards and the chart.
+
+Drives Debian's chromium through Playwright (Playwright's own browser download is not needed) and
+saves assets/screenshot.png, the picture README shows.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import write_registry, write_release_folder
+from test_app import add_broken_model, running_app
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+if CHROMIUM is None and Path("/usr/bin/chromium").exists():
+    CHROMIUM = "/usr/bin/chromium"
+SCREENSHOT = Path(__file__).resolve().parent.parent / "assets" / "screenshot.png"
+
+# Our own example conversation (not DialogSum text: the screenshot is committed).
+DIALOGUE = ("#Person1#: Hi Ben, are we still meeting at the station tomorrow?\n"
+            "#Person2#: Yes, but can we make it ten instead of nine? My train is late.\n"
+            "#Person1#: Ten is fine. I will bring the tickets for the museum.\n"
+            "#Person2#: Great, thank you. See you at ten at the station.")
+REFERENCE = "Ben and #Person1# will meet at the station at ten; #Person1# brings the museum tickets."
+
+
+@pytest.fixture(scope="module")
+def browser_server(tmp_path_factory, tiny_models):
+    root = tmp_path_factory.mktemp("browser")
+    registry = add_broken_model(write_registry(root / "models.toml", tiny_models))
+    data = write_release_folder(root / "dialogsum")
+    with running_app(registry, data) as (demo, url):
+        yield url
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_compare_in_the_browser(browser_server):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.goto(browser_server)
+            # Model checkboxes carry each model's status once the background check is done.
+            expect(page.locator("#models")).to_contain_text("broken · unavailable", timeout=30_000)
+            expect(page.locator("#models")).to_contain_text("longest-3 · ready")
+
+            page.locator("#dialogue textarea").fill(DIALOGUE)
+            page.locator("#reference textarea").fill(REFERENCE)
+            page.locator("#shot-mode").get_by_text("few-shot", exact=True).click()
+            page.locator("#run").click()
+
+            cards = page.locator("#cards .ds-card")
+            expect(cards).to_have_count(3, timeout=60_000)
+            expect(page.locator('#cards .ds-card[data-state="done"]')).to_have_count(3, timeout=60_000)
+            expect(page.locator("#notes")).to_contain_text("3 of 3 model(s) finished", timeout=30_000)
+            names = [cards.nth(i).get_attribute("data-model") for i in range(3)]
+            assert names == ["original", "peft-lora", "longest-3"]
+            for i in range(3):
+                expect(cards.nth(i).locator(".ds-rouge")).to_contain_text("ROUGE-1")
+                expect(cards.nth(i).locator(".ds-prompt summary")).to_contain_text("shots: train_")
+            # The longest-3 baseline copies turns, so it shares words with the reference.
+            expect(cards.nth(2).locator("mark").first).to_be_visible()
+            chart = page.locator("#rouge-chart img")
+            expect(chart).to_be_visible(timeout=30_000)
+            assert chart.evaluate("img => img.naturalWidth") > 100
+            expect(page.locator("#rouge-table")).to_contain_text("peft-lora")
+
+            page.evaluate("window.scrollTo(0, 0)")
+            page.wait_for_timeout(300)
+            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOT), full_page=True)
+        finally:
+            browser.close()
+    assert SCREENSHOT.stat().st_size > 10_000
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_script_in_a_dialogue_is_shown_not_run(browser_server):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+        try:
+            page = browser.new_page()
+            dialogs = []
+            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+            page.goto(browser_server)
+            page.locator("#dialogue textarea").fill(
+                "#Person1#: <img src=x onerror=alert(1)> look at this picture please\n"
+                "#Person2#: <script>alert(2)</script> that is a very nice picture indeed")
+            page.locator("#models").get_by_text("original", exact=False).first.click()  # untick
+            page.locator("#models").get_by_text("peft-lora", exact=False).first.click()  # untick
+            page.locator("#run").click()
+            card = page.locator('#cards .ds-card[data-model="longest-3"][data-state="done"]')
+            expect(card).to_be_visible(timeout=30_000)
+            expect(card.locator(".ds-summary")).to_contain_text("<script>alert(2)</script>")
+            assert card.locator("img").count() == 0 and card.locator("script").count() == 0
+            page.wait_for_timeout(500)
+            assert dialogs == []
+        finally:
+            browser.close()
