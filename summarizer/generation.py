@@ -8,6 +8,7 @@ are sorted by length before batching so that padding (wasted compute) stays smal
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Sequence
@@ -122,12 +123,91 @@ def summarize(registry: Registry, model_names: Sequence[str], examples: Sequence
 
     groups = _group(items, decoding)
     bar = _progress_bar(sum(len(g) for g in groups), progress)
-    for group in groups:
-        for result, item in zip(_run_group(group, decoding, on_partial), group):
+    for group, group_results in _run_groups(groups, decoding, on_partial):
+        for result, item in zip(group_results, group):
             results[item.index] = result
         bar.update(len(group))
     bar.close()
     return results
+
+
+PARALLEL_ENV = "SUMMARIZER_PARALLEL_BACKBONES"  # "0" turns concurrent backbones off
+
+
+def _parallel_enabled() -> bool:
+    return os.environ.get(PARALLEL_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def _run_groups(groups: list[list[_Item]], decoding: DecodingSettings, on_partial: PartialCallback | None):
+    """(batch, results) for every batch; batches on different backbones run at the same time.
+
+    Batches on one backbone run one after another (its lock serialises them anyway), but two
+    backbones (e.g. the base model and a fully fine-tuned one) decode concurrently in two threads,
+    splitting torch's intra-op threads between them: batch-1 decoding is bound by memory traffic
+    and per-token Python overhead, and torch releases the GIL inside each op, so two decodes
+    with one thread each finish sooner than two in a row with two threads each. The greedy
+    arithmetic is the same, so outputs are too.
+    """
+    import torch
+
+    lanes: dict[int, list[list[_Item]]] = {}
+    for group in groups:
+        backbone = group[0].model.backbone
+        lanes.setdefault(id(backbone) if backbone is not None else 0, []).append(group)
+    model_lanes = [lane for key, lane in lanes.items() if key != 0]
+    total_threads = torch.get_num_threads()
+    workers = min(len(model_lanes), total_threads)
+    if workers < 2 or not _parallel_enabled():
+        for group in groups:
+            yield group, _run_group(group, decoding, on_partial)
+        return
+
+    import queue
+    import threading
+
+    per_worker = max(1, total_threads // workers)
+    callback_lock = threading.Lock()
+    if on_partial is not None:
+        user_callback = on_partial
+
+        def on_partial(*args):  # noqa: F811 - callers see one callback at a time
+            with callback_lock:
+                user_callback(*args)
+
+    done: queue.Queue = queue.Queue()
+    # Longest lanes first, each to the least busy worker: balanced by number of rows.
+    order = sorted(model_lanes, key=lambda lane: -sum(len(g) for g in lane))
+    assignments: list[list[list[_Item]]] = [[] for _ in range(workers)]
+    loads = [0] * workers
+    for lane in order:
+        target = loads.index(min(loads))
+        assignments[target].extend(lane)
+        loads[target] += sum(len(g) for g in lane)
+
+    def work(batches):
+        torch.set_num_threads(per_worker)  # this thread's intra-op pool only
+        for group in batches:
+            try:
+                done.put((group, _run_group(group, decoding, on_partial)))
+            except BaseException as err:  # never leave the caller waiting
+                done.put((group, err))
+
+    threads = [threading.Thread(target=work, args=(batches,), daemon=True, name=f"summarize-{i}")
+               for i, batches in enumerate(assignments)]
+    for thread in threads:
+        thread.start()
+    try:
+        for group in lanes.get(0, []):  # the extractive baseline needs no weights
+            yield group, _run_group(group, decoding, on_partial)
+        remaining = sum(len(batches) for batches in assignments)
+        for _ in range(remaining):
+            group, outcome = done.get()
+            if isinstance(outcome, BaseException):
+                raise outcome
+            yield group, outcome
+    finally:
+        for thread in threads:
+            thread.join()
 
 
 def _group(items: list[_Item], decoding: DecodingSettings) -> list[list[_Item]]:
