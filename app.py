@@ -98,8 +98,14 @@ def _warm_models(studio: core.Studio) -> list[str]:
     return [n.strip() for n in value.split(",") if n.strip() in studio.names()]
 
 
-def build_app(studio: core.Studio | None = None, background: bool = True) -> gr.Blocks:
-    """The Blocks of the app; `studio` defaults to one configured from the environment."""
+def build_app(studio: core.Studio | None = None, background: bool = True,
+              queue_size: int = QUEUE_SIZE) -> gr.Blocks:
+    """The Blocks of the app; `studio` defaults to one configured from the environment.
+
+    One model request runs at a time; `queue_size` more may wait, and past that Gradio answers
+    "This application is currently busy. Please try again." (the Python client: "Queue is full!
+    Please try again.").
+    """
     studio = studio or core.Studio()
     if background:
         studio.start_background(warm=_warm_models(studio))
@@ -262,7 +268,7 @@ def build_app(studio: core.Studio | None = None, background: bool = True) -> gr.
             with gr.Tab("API & limits", id="api"):
                 gr.Markdown(API_HELP.format(max_chars=core.MAX_DIALOGUE_CHARS,
                                             max_mb=core.MAX_UPLOAD_BYTES // 1024 // 1024,
-                                            max_rows=core.MAX_BATCH_ROWS, queue=QUEUE_SIZE))
+                                            max_rows=core.MAX_BATCH_ROWS, queue=queue_size))
 
         # ---- events ------------------------------------------------------------------------------
         light = dict(concurrency_limit=4, concurrency_id="light")
@@ -287,7 +293,7 @@ def build_app(studio: core.Studio | None = None, background: bool = True) -> gr.
         demo.load(page_load, None, [models, batch_models], api_visibility="private", **light)
         demo.load(benchmark, None, [bench_note, bench_table, bench_chart], api_visibility="private", **light)
 
-    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=queue_size)
     return demo
 
 
