@@ -253,16 +253,17 @@ def build_app(studio: core.Studio | None = None, background: bool = True,
                             batch_n_shots = gr.Slider(2, MAX_SHOTS, value=2, step=1, label="Shots (few-shot)")
                         batch_max_new = gr.Slider(8, core.MAX_NEW_TOKENS_LIMIT, value=100, step=1,
                                                   label="Max new tokens")
-                        batch_button = gr.Button("Summarize file ▶", variant="primary")
-                batch_status = gr.Markdown()
-                batch_summary = gr.Dataframe(label="Per model", interactive=False)
-                batch_file = gr.File(label="Download results (CSV)", interactive=False)
+                        batch_button = gr.Button("Summarize file ▶", variant="primary", elem_id="batch-run")
+                batch_status = gr.Markdown(elem_id="batch-status")
+                batch_summary = gr.Dataframe(label="Per model", interactive=False, elem_id="batch-summary")
+                batch_file = gr.File(label="Download results (CSV)", interactive=False, elem_id="batch-file")
                 batch_rows = gr.Dataframe(label="Per dialogue", interactive=False, max_height=400)
 
             with gr.Tab("Benchmark", id="benchmark"):
                 bench_note = gr.Markdown()
-                bench_table = gr.Dataframe(label="Dataset-level ROUGE (F-measure)", interactive=False)
-                bench_chart = gr.Plot(label="ROUGE by model")
+                bench_table = gr.Dataframe(label="Dataset-level ROUGE (F-measure)", interactive=False,
+                                           elem_id="bench-table")
+                bench_chart = gr.Plot(label="ROUGE by model", elem_id="bench-chart")
                 bench_button = gr.Button("↻ Reload results", size="sm")
 
             with gr.Tab("API & limits", id="api"):
@@ -302,6 +303,7 @@ def launch(demo: gr.Blocks, **kwargs):
     kwargs.setdefault("css", CSS)
     kwargs.setdefault("theme", gr.themes.Soft())
     kwargs.setdefault("show_error", False)
+    kwargs.setdefault("max_file_size", core.MAX_UPLOAD_BYTES)  # uploads past it are refused up front
     return demo.launch(**kwargs)
 
 

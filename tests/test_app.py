@@ -419,3 +419,12 @@ def test_full_queue_answers_busy_try_again(setup):
                 outcomes.append(str(err))
         assert "ok" in outcomes, outcomes  # whichever arrived first ran
         assert any("Please try again" in o for o in outcomes), outcomes
+
+
+def test_client_upload_over_the_limit_is_refused(client, tmp_path):
+    from gradio_client import handle_file
+
+    big = tmp_path / "big.jsonl"
+    big.write_text(json.dumps({"dialogue": "x" * (3 * 1024 * 1024)}) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="exceeds the maximum file size of 2097152 bytes"):
+        client.predict(file=handle_file(str(big)), models=["longest-3"], api_name="/batch")

@@ -104,3 +104,36 @@ def test_script_in_a_dialogue_is_shown_not_run(browser_server):
             assert dialogs == []
         finally:
             browser.close()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_batch_and_benchmark_tabs(browser_server, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    upload = tmp_path / "dialogues.jsonl"
+    upload.write_text(
+        '{"id": "a1", "dialogue": "#Person1#: Can you call me at six?\\n#Person2#: Sure, at six.", '
+        '"summary": "#Person2# will call #Person1# at six."}\n'
+        '{"id": "a2", "dialogue": "#Person1#: The printer is broken again.\\n#Person2#: I will fix it."}\n',
+        encoding="utf-8")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": 1000})
+            page.goto(browser_server)
+            page.get_by_role("tab", name="Batch").click()
+            page.locator("#upload input[type=file]").set_input_files(str(upload))
+            expect(page.locator("#upload")).to_contain_text("dialogues.jsonl", timeout=15_000)
+            page.locator("#batch-run").click()
+            expect(page.locator("#batch-status")).to_contain_text("Summarized 2 dialogue(s)", timeout=60_000)
+            expect(page.locator("#batch-file a[download]").first).to_be_visible()
+            expect(page.locator("#batch-summary")).to_contain_text("longest-3")
+            page.screenshot(path=str(tmp_path / "batch.png"), full_page=True)
+
+            page.get_by_role("tab", name="Benchmark").click()
+            expect(page.locator("#bench-table")).to_contain_text("course lab (published)", timeout=15_000)
+            expect(page.locator("#bench-table")).to_contain_text("0.4216")
+            expect(page.locator("#bench-chart img")).to_be_visible(timeout=15_000)
+            page.screenshot(path=str(tmp_path / "benchmark.png"), full_page=True)
+        finally:
+            browser.close()
