@@ -257,7 +257,8 @@ def build_app(studio: core.Studio | None = None, background: bool = True,
                 batch_status = gr.Markdown(elem_id="batch-status")
                 batch_summary = gr.Dataframe(label="Per model", interactive=False, elem_id="batch-summary")
                 batch_file = gr.File(label="Download results (CSV)", interactive=False, elem_id="batch-file")
-                batch_rows = gr.Dataframe(label="Per dialogue", interactive=False, max_height=400)
+                batch_rows = gr.Dataframe(label="Per dialogue", interactive=False, max_height=400,
+                                          elem_id="batch-rows")
 
             with gr.Tab("Benchmark", id="benchmark"):
                 bench_note = gr.Markdown()

@@ -157,6 +157,13 @@ def test_few_shot_uses_train_examples_and_reports_dropped_shots(studio):
     assert "dropped to fit the token budget" in core.render_cards(tight)
 
 
+def test_fixed_shots_by_id(studio):
+    view = final(studio, models=["longest-3"], shots=core.shot_settings("few-shot", 2, "fixed", "train_3, train_5"))
+    assert view.cards[0].result.prompt.shot_ids == ["train_3", "train_5"]
+    with pytest.raises(UserError, match="not in the shot pool"):
+        final(studio, models=["longest-3"], shots=core.shot_settings("one-shot", 1, "fixed", "train_999"))
+
+
 def test_shot_settings_and_decoding_validation():
     assert core.shot_settings("zero-shot").shots == 0
     assert core.shot_settings("one-shot", 4).shots == 1

@@ -112,7 +112,7 @@ def test_batch_and_benchmark_tabs(browser_server, tmp_path):
 
     upload = tmp_path / "dialogues.jsonl"
     upload.write_text(
-        '{"id": "a1", "dialogue": "#Person1#: Can you call me at six?\\n#Person2#: Sure, at six.", '
+        '{"id": "a1<img src=x onerror=alert(3)>", "dialogue": "#Person1#: Can you call me at six?\\n#Person2#: Sure, at six.", '
         '"summary": "#Person2# will call #Person1# at six."}\n'
         '{"id": "a2", "dialogue": "#Person1#: The printer is broken again.\\n#Person2#: I will fix it."}\n',
         encoding="utf-8")
@@ -120,6 +120,8 @@ def test_batch_and_benchmark_tabs(browser_server, tmp_path):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
         try:
             page = browser.new_page(viewport={"width": 1300, "height": 1000})
+            dialogs = []
+            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
             page.goto(browser_server)
             page.get_by_role("tab", name="Batch").click()
             page.locator("#upload input[type=file]").set_input_files(str(upload))
@@ -128,6 +130,7 @@ def test_batch_and_benchmark_tabs(browser_server, tmp_path):
             expect(page.locator("#batch-status")).to_contain_text("Summarized 2 dialogue(s)", timeout=60_000)
             expect(page.locator("#batch-file a[download]").first).to_be_visible()
             expect(page.locator("#batch-summary")).to_contain_text("longest-3")
+            expect(page.locator("#batch-rows")).to_contain_text("a1<img src=x onerror=alert(3)>")
             page.screenshot(path=str(tmp_path / "batch.png"), full_page=True)
 
             page.get_by_role("tab", name="Benchmark").click()
@@ -135,5 +138,6 @@ def test_batch_and_benchmark_tabs(browser_server, tmp_path):
             expect(page.locator("#bench-table")).to_contain_text("0.4216")
             expect(page.locator("#bench-chart img")).to_be_visible(timeout=15_000)
             page.screenshot(path=str(tmp_path / "benchmark.png"), full_page=True)
+            assert dialogs == []
         finally:
             browser.close()
