@@ -232,8 +232,8 @@ def build_app(studio: core.Studio | None = None, background: bool = True,
                 cards = gr.HTML(elem_id="cards")
                 with gr.Row():
                     table = gr.Dataframe(label="ROUGE vs the reference (F-measure)", interactive=False,
-                                         elem_id="rouge-table", scale=2)
-                    chart = gr.Plot(label="ROUGE by model", elem_id="rouge-chart", scale=3)
+                                         elem_id="rouge-table", scale=1)
+                    chart = gr.Plot(label="ROUGE by model", elem_id="rouge-chart", scale=1, show_label=False)
                 with gr.Accordion("Raw results (JSON)", open=False):
                     results = gr.JSON(label="results")
                 with gr.Accordion("Model status", open=False):
@@ -264,7 +264,7 @@ def build_app(studio: core.Studio | None = None, background: bool = True,
                 bench_note = gr.Markdown()
                 bench_table = gr.Dataframe(label="Dataset-level ROUGE (F-measure)", interactive=False,
                                            elem_id="bench-table")
-                bench_chart = gr.Plot(label="ROUGE by model", elem_id="bench-chart")
+                bench_chart = gr.Plot(label="ROUGE by model", elem_id="bench-chart", show_label=False)
                 bench_button = gr.Button("↻ Reload results", size="sm")
 
             with gr.Tab("API & limits", id="api"):

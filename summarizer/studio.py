@@ -756,7 +756,11 @@ def rouge_figure(rows: Sequence[dict], title: str, label_key: str = "model", hat
     top = max(r.get(m) or 0.0 for r in rows for m in rouge.METRICS)
     axes.set_ylim(0, min(1.0, max(0.1, top * 1.25)))
     axes.set_title(title, fontsize=11)
-    axes.legend(ncols=4, fontsize=8, loc="upper left", frameon=False)
+    from matplotlib.patches import Patch
+    handles = [Patch(facecolor=colors[j], label=METRIC_LABELS[m]) for j, m in enumerate(rouge.METRICS)]
+    if hatch_key and any(r.get(hatch_key) for r in rows):
+        handles.append(Patch(facecolor="#999999", hatch="//", edgecolor="white", label="published"))
+    axes.legend(handles=handles, ncols=len(handles), fontsize=8, loc="upper left", frameon=False)
     axes.grid(axis="y", alpha=0.3)
     axes.spines[["top", "right"]].set_visible(False)
     return figure
