@@ -171,7 +171,7 @@ def build_app(studio: core.Studio | None = None, background: bool = True,
 
     choices = studio.model_choices()
     defaults = studio.default_models()
-    with gr.Blocks(title="DialogSum Studio", delete_cache=(3600, 3600)) as demo:
+    with gr.Blocks(title="DialogSum Studio", delete_cache=(3600, 3600), analytics_enabled=False) as demo:
         gr.Markdown(INTRO)
         with gr.Tabs():
             with gr.Tab("Compare", id="compare"):

@@ -561,8 +561,9 @@ class Studio:
         if not path.is_file():
             note = (f"No results file on this server yet ({html.escape(path.name)}). Write one with "
                     "`python -m summarizer evaluate --models original,instruct,peft-lora --split test "
-                    "--output assets/results.json` (or set $STUDIO_RESULTS). Below: the course's "
-                    "published figures only.")
+                    "--output runs/results.json` and set $STUDIO_RESULTS to it (to publish it in "
+                    "assets/results.json keep only its settings and aggregate: its rows quote DialogSum). "
+                    "Below: the course's published figures only.")
         else:
             try:
                 rows = read_results(path)
