@@ -198,7 +198,7 @@ def build_app(studio: core.Studio | None = None, background: bool = True,
                                 random_button = gr.Button("Random example", size="sm")
                                 next_button = gr.Button("Next example ▶", size="sm")
                                 index_button = gr.Button("Load #", size="sm")
-                            example_info = gr.Markdown()
+                            example_info = gr.Markdown(label="Example")
                     with gr.Column(scale=2):
                         models = gr.CheckboxGroup(choices, value=defaults, label="Models",
                                                   info="status after each name", elem_id="models")
@@ -228,8 +228,8 @@ def build_app(studio: core.Studio | None = None, background: bool = True,
                         with gr.Row():
                             run_button = gr.Button("Run ▶", variant="primary", elem_id="run")
                             status_button = gr.Button("↻ Model status", size="sm")
-                notes = gr.Markdown(elem_id="notes")
-                cards = gr.HTML(elem_id="cards")
+                notes = gr.Markdown(label="Notes", elem_id="notes")
+                cards = gr.HTML(label="Summaries", elem_id="cards")
                 with gr.Row():
                     table = gr.Dataframe(label="ROUGE vs the reference (F-measure)", interactive=False,
                                          elem_id="rouge-table", scale=1)
@@ -254,14 +254,14 @@ def build_app(studio: core.Studio | None = None, background: bool = True,
                         batch_max_new = gr.Slider(8, core.MAX_NEW_TOKENS_LIMIT, value=100, step=1,
                                                   label="Max new tokens")
                         batch_button = gr.Button("Summarize file ▶", variant="primary", elem_id="batch-run")
-                batch_status = gr.Markdown(elem_id="batch-status")
+                batch_status = gr.Markdown(label="Status", elem_id="batch-status")
                 batch_summary = gr.Dataframe(label="Per model", interactive=False, elem_id="batch-summary")
                 batch_file = gr.File(label="Download results (CSV)", interactive=False, elem_id="batch-file")
                 batch_rows = gr.Dataframe(label="Per dialogue", interactive=False, max_height=400,
                                           elem_id="batch-rows")
 
             with gr.Tab("Benchmark", id="benchmark"):
-                bench_note = gr.Markdown()
+                bench_note = gr.Markdown(label="Source")
                 bench_table = gr.Dataframe(label="Dataset-level ROUGE (F-measure)", interactive=False,
                                            elem_id="bench-table")
                 bench_chart = gr.Plot(label="ROUGE by model", elem_id="bench-chart", show_label=False)
