@@ -22,7 +22,7 @@ import re
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -31,7 +31,7 @@ from .benchmarks_published import PUBLISHED_LABEL, published_rows
 from .data import Example, load_split, resolve_source
 from .errors import DataError, UserError
 from .generation import DecodingSettings, Result, summarize
-from .prompts import DEFAULT_MAX_PROMPT_TOKENS, MAX_SHOTS, SHOT_STRATEGIES, ShotSettings
+from .prompts import DEFAULT_MAX_PROMPT_TOKENS, MAX_SHOTS, ShotSettings
 from .registry import ModelStatus, Registry
 
 log = logging.getLogger(__name__)
