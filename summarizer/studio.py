@@ -345,9 +345,11 @@ class Studio:
                 topic: str = "", min_interval: float = 0.2) -> Iterator[CompareView]:
         """Summaries of one dialogue by each chosen model, as snapshots while they stream in.
 
-        Models run one after another (each card gets its own latency); a model that cannot load
-        ends with its reason on its card and the others still run. The last snapshot has
-        `done=True`, ROUGE against the reference(s) when there are any, and the shared words.
+        All models go through one `summarize` call, so the base model and its LoRA adapters
+        decode in one batch and other checkpoints decode alongside (a card's latency is that of
+        the batch that produced it); a model that cannot load ends with its reason on its card
+        and the others still run. The last snapshot has `done=True`, ROUGE against the
+        reference(s) when there are any, and the shared words.
         """
         dialogue = clean_dialogue(dialogue)
         references = parse_references(reference)
@@ -378,13 +380,13 @@ class Studio:
         def work():
             try:
                 for name in models:
-                    if stop.is_set():
-                        return
                     events.put(("start", name, None))
-                    started = time.perf_counter()
-                    result = summarize(self.registry, [name], [example], shots=shots, decoding=decoding,
-                                       shot_pool=pool, on_partial=on_partial)[0]
-                    events.put(("done", name, (result, time.perf_counter() - started)))
+                started = time.perf_counter()
+                results = summarize(self.registry, models, [example], shots=shots, decoding=decoding,
+                                    shot_pool=pool, on_partial=on_partial)
+                wall = time.perf_counter() - started
+                for result in results:
+                    events.put(("done", result.model, (result, result.seconds if result.summary else wall)))
             except UserError as err:
                 events.put(("fail", None, err))
             except Exception as err:  # unforeseen: one line for the user, the traceback in the log
@@ -462,13 +464,13 @@ class Studio:
         results: list[Result] = []
         report = progress or (lambda fraction, desc: None)
         report(0.0, f"0/{total} summaries")
-        for name in models:
-            for start in range(0, len(examples), step):
-                chunk = examples[start:start + step]
-                results += summarize(self.registry, [name], chunk, shots=shots, decoding=decoding,
-                                     shot_pool=pool)
-                done += len(chunk)
-                report(done / total, f"{name}: {done}/{total} summaries")
+        for start in range(0, len(examples), step):  # every model on each chunk: mixed batches
+            chunk = examples[start:start + step]
+            results += summarize(self.registry, models, chunk, shots=shots, decoding=decoding,
+                                 shot_pool=pool)
+            done += len(chunk) * len(models)
+            report(done / total, f"{done}/{total} summaries")
+        results.sort(key=lambda r: models.index(r.model))  # stable: model by model, file order
         by_id = {e.id: e for e in examples}
         rows = []
         for result in results:
