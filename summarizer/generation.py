@@ -155,9 +155,10 @@ def _run_groups(groups: list[list[_Item]], decoding: DecodingSettings, on_partia
         backbone = group[0].model.backbone
         lanes.setdefault(id(backbone) if backbone is not None else 0, []).append(group)
     model_lanes = [lane for key, lane in lanes.items() if key != 0]
+    on_cpu = all(str(getattr(lane[0][0].model.backbone, "device", "cpu")) == "cpu" for lane in model_lanes)
     total_threads = torch.get_num_threads()
     workers = min(len(model_lanes), total_threads)
-    if workers < 2 or not _parallel_enabled():
+    if workers < 2 or not on_cpu or not _parallel_enabled():
         for group in groups:
             yield group, _run_group(group, decoding, on_partial)
         return

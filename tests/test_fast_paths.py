@@ -147,3 +147,26 @@ def test_concurrent_backbones_match_sequential(registry_file, monkeypatch, two_t
         if r.model != "longest-3":
             assert partial[(r.model, r.example_id)] == r.summary  # streaming still reports every row
     assert torch.get_num_threads() == 2  # the worker threads did not change the caller's setting
+
+
+def test_int8_opt_in(registry_file, monkeypatch):
+    """SUMMARIZER_QUANTIZE=int8 quantizes the Linear layers; LoRA refuses clearly; off by default."""
+    import torch
+    from summarizer.registry import QUANTIZE_ENV
+
+    examples = _examples(2)
+    fp32_registry = Registry.from_file(registry_file)
+    linear = fp32_registry.get("original").backbone.model.lm_head
+    assert isinstance(linear, torch.nn.Linear) and fp32_registry.get("original").backbone.quantized is None
+
+    monkeypatch.setenv(QUANTIZE_ENV, "int8")
+    registry = Registry.from_file(registry_file)
+    results = summarize(registry, ["original", "peft-prompt", "peft-lora"], examples, decoding=_decoding())
+    backbone = registry.get("original").backbone
+    assert backbone.quantized == "int8"
+    assert type(backbone.model.lm_head).__name__ == "Linear" and not isinstance(backbone.model.lm_head, torch.nn.Linear)
+    by_model = {}
+    for r in results:
+        by_model.setdefault(r.model, []).append(r)
+    assert all(r.error is None and r.summary is not None for r in by_model["original"] + by_model["peft-prompt"])
+    assert all(r.error and "fp32" in r.error for r in by_model["peft-lora"])
