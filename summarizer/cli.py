@@ -256,7 +256,7 @@ def cmd_models(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _quiet_libraries()
+    quiet_libraries()
     try:
         return args.run(args)
     except UserError as err:
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _quiet_libraries() -> None:
+def quiet_libraries() -> None:
     """Library chatter (weight-loading bars, tie warnings) would bury our one-line messages."""
     import warnings
     try:

@@ -29,7 +29,9 @@ def test_sigkilled_training_resumes_from_its_last_complete_checkpoint(tmp_path, 
     args = ["--base", str(tiny_models["base"]), "--data", str(data), "--output", str(output),
             "--max-steps", str(MAX_STEPS), "--save-steps", "50", "--limit-eval", "4",
             "--eval-max-new-tokens", "4", "--learning-rate", "1e-2", "--lora-r", "4", "--quiet"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # One thread: a tiny model gains nothing from two, and on a busy machine two threads per
+    # process thrash (a step can take a second instead of 15 ms).
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(_training(args), cwd=tmp_path, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120

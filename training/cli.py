@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from summarizer.cli import quiet_libraries
 from summarizer.errors import UserError
 
 from .config import RunSettings, add_dataclass_arguments, from_namespace
@@ -136,6 +137,7 @@ def _run_params(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = build_parser().parse_args(argv)
+    quiet_libraries()
     try:
         if args.command in METHODS:
             return _run_training(args)
