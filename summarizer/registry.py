@@ -135,6 +135,9 @@ def _fingerprint(location: str) -> tuple | None:
     folder = Path(location)
     if not _is_local(location) and not folder.exists():
         return None
+    from huggingface_hub.constants import HF_HUB_CACHE
+    if Path(HF_HUB_CACHE).resolve() in folder.resolve().parents:
+        return None  # a snapshot in the hub cache never changes
     if not folder.is_dir():
         raise ModelLoadError(f"model folder not found: {location}")
     stats = []
@@ -362,13 +365,16 @@ class Registry:
             return LoadedModel(spec, backbone=self._backbone(spec.path, spec.revision))
         backbone = self._backbone(spec.base, spec.base_revision)
         if spec.kind == "lora":
-            backbone.add_lora(spec.name, spec.path, spec.revision)
+            loaded_before = spec.name in backbone.adapters  # resolve a hub id only when loading
+            backbone.add_lora(spec.name, spec.path if loaded_before else
+                              _local_source(spec.path, spec.revision, "adapter_model.safetensors"), spec.revision)
             return LoadedModel(spec, backbone=backbone, adapter=spec.name)
         cached = self._loaded.get(spec.name)
         fingerprint = _fingerprint(spec.path)
         if cached and cached.backbone is backbone and getattr(cached, "_fingerprint", None) == fingerprint:
             return cached
-        loaded = LoadedModel(spec, backbone=backbone, soft_prompt=_load_soft_prompt(spec.path, spec.revision))
+        loaded = LoadedModel(spec, backbone=backbone, soft_prompt=_load_soft_prompt(
+            _local_source(spec.path, spec.revision, "adapter_model.safetensors"), spec.revision))
         loaded._fingerprint = fingerprint
         return loaded
 
@@ -381,7 +387,7 @@ class Registry:
             del self._backbones[key]
             self._loaded = {n: m for n, m in self._loaded.items() if m.backbone is not backbone}
             log.info("reloading %s: its files changed", location)
-        self._backbones[key] = backbone = Backbone(location, revision)
+        self._backbones[key] = backbone = Backbone(_local_source(location, revision, "model.safetensors"), revision)
         return backbone
 
     def status(self, name: str, check: bool = True) -> ModelStatus:
@@ -435,15 +441,39 @@ class Registry:
 
 def _probe_hub(repo_id: str, revision: str | None, weights: str) -> None:
     """A hub model is ready if its files are in the local cache, or the hub answers."""
-    from huggingface_hub import try_to_load_from_cache
+    _hub_source(repo_id, revision, weights)
+
+
+def _hub_source(repo_id: str, revision: str | None, weights: str) -> str:
+    """Where to load a hub model from: the hub id when the hub answers, else its cached snapshot.
+
+    Asking the hub first (one quick request, no retries) matters offline: `from_pretrained`
+    would otherwise retry each file with back-off for half a minute before using the cache or
+    failing, holding the one worker a 2-core Space has.
+    """
+    from huggingface_hub import snapshot_download, try_to_load_from_cache
     config = "config.json" if weights == "model.safetensors" else "adapter_config.json"
-    cached = try_to_load_from_cache(repo_id, config, revision=revision)
-    if isinstance(cached, str):
-        return
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
-        raise ModelLoadError(f"{repo_id} is not in the local cache and HF_HUB_OFFLINE is set")
+    cached = isinstance(try_to_load_from_cache(repo_id, config, revision=revision), str)
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    reason = "HF_HUB_OFFLINE is set"
+    if not offline:
+        try:
+            from huggingface_hub import HfApi
+            HfApi().model_info(repo_id, revision=revision, timeout=5)
+            return repo_id
+        except Exception as err:
+            reason = f"the hub is unreachable ({_short_reason(err)})"
+    if not cached:
+        raise ModelLoadError(f"{repo_id}: not in the local cache and {reason}")
     try:
-        from huggingface_hub import HfApi
-        HfApi().model_info(repo_id, revision=revision, timeout=5)
+        return snapshot_download(repo_id, revision=revision, local_files_only=True)
     except Exception as err:
-        raise ModelLoadError(f"{repo_id}: not cached and the hub is unreachable ({_short_reason(err)})") from None
+        raise ModelLoadError(f"{repo_id}: incomplete in the local cache and {reason} "
+                             f"({_short_reason(err)})") from None
+
+
+def _local_source(location: str, revision: str | None, weights: str) -> str:
+    """A local folder as it is; a hub id resolved by `_hub_source`."""
+    if Path(location).is_dir() or _is_local(location):
+        return location
+    return _hub_source(location, revision, weights)

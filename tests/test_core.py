@@ -307,3 +307,44 @@ def test_longest_three_keeps_dialogue_order():
     from summarizer.baseline import longest_utterances
     dialogue = "#P1#: a b\n#P2#: a b c d e\n#P1#: a\n#P2#: a b c\n#P1#: a b c d"
     assert longest_utterances(dialogue) == "#P2#: a b c d e\n#P2#: a b c\n#P1#: a b c d"
+
+
+# ---------------------------------------------------------------- hub models, offline
+
+def _fake_hub_cache(cache: Path, repo_id: str, folder: Path) -> None:
+    """The layout huggingface_hub keeps: models--owner--name/{refs/main, snapshots/<sha>/...}."""
+    sha = "0" * 40
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    shutil.copytree(folder, repo / "snapshots" / sha)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(sha)
+
+
+def test_cached_hub_models_load_offline_without_waiting_for_the_hub(tmp_path, tiny_models, monkeypatch):
+    import huggingface_hub
+    from huggingface_hub import constants
+    cache = tmp_path / "hub"
+    _fake_hub_cache(cache, "someone/tiny-t5", tiny_models["base"])
+    _fake_hub_cache(cache, "someone/tiny-lora", tiny_models["lora"])
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    (tmp_path / "models.toml").write_text(
+        '[models.original]\nkind = "seq2seq"\npath = "someone/tiny-t5"\n'
+        '[models.lora]\nkind = "lora"\npath = "someone/tiny-lora"\nbase = "someone/tiny-t5"\n'
+        '[models.uncached]\nkind = "seq2seq"\npath = "someone/elsewhere"\n')
+    asked = []
+    def unreachable(self, repo_id, **kwargs):
+        asked.append(repo_id)
+        raise ConnectionError("Name or service not known")
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", unreachable)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    registry = Registry.from_file(tmp_path / "models.toml")
+    assert registry.status("original").state == "ready" and "someone/tiny-t5" in asked
+    uncached = registry.status("uncached")
+    assert uncached.state == "error" and "not in the local cache and the hub is unreachable" in uncached.reason
+    example = Example("e", synthetic_pairs(1)[0]["dialogue"])
+    results = summarize(registry, ["original", "lora", "uncached"], [example], decoding=FAST)
+    assert results[0].summary and results[1].summary and "not in the local cache" in results[2].error
+    assert registry.get("original").backbone is registry.get("lora").backbone
+    assert registry.status("lora").state == "loaded"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert "HF_HUB_OFFLINE is set" in Registry.from_file(tmp_path / "models.toml").status("uncached").reason
