@@ -7,7 +7,9 @@ ours:  `evaluation.evaluate(registry, ["original"], examples, decoding=batch_siz
        the naive side does not even do).
 
 Both sides summarize the same DialogSum validation dialogues with the same random-weight
-flan-t5-base to a fixed length, in rounds that alternate which side goes first. Greedy fp32
+flan-t5-base to a fixed length. The dialogues are taken in evaluate's own order (sorted by prompt
+length) in rounds of one batch, and the rounds alternate which side goes first, so a busy machine
+slows both sides alike. Greedy fp32
 outputs should be the same: differences can only come from float summation order in padded
 batches. Prints the exact-match rate, and `ratio naive/ours` (the speed-up) LAST (goal >= 4).
 
@@ -32,8 +34,14 @@ def main(argv=None) -> float:
     parser.add_argument("--examples", type=int, default=None, help="validation dialogues (default 64)")
     parser.add_argument("--new-tokens", type=int, default=None, help="tokens per summary (default 60)")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--round", type=int, default=16, help="dialogues per alternating round")
+    parser.add_argument("--round", type=int, default=16,
+                        help="dialogues per alternating round, in evaluate's length order (default 16 = one batch)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads for both sides (default: torch's, = cores)")
     args = parser.parse_args(argv)
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
     n_examples = args.examples or (16 if args.quick else 64)
     new_tokens = args.new_tokens or (20 if args.quick else 60)
 
@@ -64,7 +72,11 @@ def main(argv=None) -> float:
     ours_out: dict[str, str] = {}
     times = {"naive": 0.0, "ours": 0.0}
     per_round: dict[str, list[float]] = {"naive": [], "ours": []}
-    rounds = [list(range(i, min(i + args.round, len(examples)))) for i in range(0, len(examples), args.round)]
+    # evaluate() sorts all prompts by length and cuts them into batches; the rounds follow that same
+    # order (one or more of its batches each), so the two sides alternate batch by batch.
+    order = sorted(range(len(examples)), key=lambda i: lengths[i])
+    size = max(args.round, args.batch_size)
+    rounds = [order[i:i + size] for i in range(0, len(order), size)]
     for r, indices in enumerate(rounds):
         def naive():
             for i in indices:
