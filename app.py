@@ -126,7 +126,7 @@ def build_app(studio: core.Studio | None = None, background: bool = True,
         try:
             picked = studio.pick_example(split, how, index)
         except UserError as err:
-            raise gr.Error(str(err)) from None
+            raise gr.Error(str(err), print_exception=False) from None
         return picked.dialogue, picked.reference, picked.topic, picked.index, picked.info
 
     def compare(dialogue: str, reference: str = "", topic: str = "",
@@ -147,7 +147,7 @@ def build_app(studio: core.Studio | None = None, background: bool = True,
                     yield (core.render_cards(view), core.rouge_table(view), core.compare_figure(view),
                            view.to_dict(), core.render_notes(view))
         except UserError as err:
-            raise gr.Error(str(err)) from None
+            raise gr.Error(str(err), print_exception=False) from None
 
     def batch(file: str | None, models: list[str] | None = None, shot_mode: str = "zero-shot",
               n_shots: float = 2, max_new_tokens: float = 100, progress=gr.Progress()):
@@ -158,7 +158,7 @@ def build_app(studio: core.Studio | None = None, background: bool = True,
             output = studio.run_batch(file, models or [], shots, decoding,
                                       progress=lambda fraction, desc: progress(fraction, desc=desc))
         except UserError as err:
-            raise gr.Error(str(err)) from None
+            raise gr.Error(str(err), print_exception=False) from None
         summary, rows = core.batch_tables(output)
         return output.message, summary, rows, str(output.csv_path)
 

@@ -536,7 +536,8 @@ class Studio:
             writer = csv.DictWriter(handle, fieldnames=columns)
             writer.writeheader()
             for row in rows:
-                writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
+                writer.writerow({k: ("" if row.get(k) is None else _spreadsheet_safe(row.get(k)))
+                                 for k in columns})
         return path
 
     def _clean_outputs(self, max_age: float = 3600.0) -> None:
@@ -621,6 +622,20 @@ def _batch_summary(rows: list[dict], models: Sequence[str]) -> list[dict]:
                       "errors": len(errors), "error": errors[0] if errors else ""})
         summary.append(entry)
     return summary
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_safe(value):
+    """Text a spreadsheet would run as a formula (=, +, -, @ first) gets a leading apostrophe.
+
+    The result CSV quotes uploaded text (ids, dialogue turns, references); opened in Excel or
+    LibreOffice a cell like `=HYPERLINK(...)` or `=cmd|...` would otherwise be evaluated.
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def _one_line(err: BaseException) -> str:
