@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", choices=rouge.REFERENCE_CHOICES, default="all",
                    help="which reference to score against; 'all' takes each metric's best (default all)")
     p.add_argument("--use-stemmer", action="store_true", help="Porter-stem words before matching (default off, as evaluate's rouge)")
-    _add_registry(p), _add_data(p), _add_shots(p, many=True), _add_decoding(p)
+    _add_registry(p), _add_data(p), _add_shots(p, many=True), _add_decoding(p, batch_size=16)
     p.set_defaults(run=cmd_evaluate)
 
     p = commands.add_parser("score", help="ROUGE of an existing predictions file",

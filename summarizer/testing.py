@@ -8,6 +8,7 @@ cost as the real checkpoints.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections import Counter
@@ -79,6 +80,7 @@ def build_random_t5(config, seed: int = 0):
     import torch
     from transformers import T5ForConditionalGeneration
 
+    config = copy.deepcopy(config)  # the caller's config stays as it was, ready for another model
     torch.manual_seed(seed)
     model = T5ForConditionalGeneration(config)  # encoder/decoder embeddings share `shared`
     if model.lm_head.weight.data_ptr() == model.shared.weight.data_ptr():
