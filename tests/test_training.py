@@ -10,6 +10,7 @@ ROUGE on the plain prompt, and each method must learn to get the summary from th
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import os
 import random
 import subprocess
@@ -277,7 +278,7 @@ def test_cli_prints_and_registers_the_registry_entry(world, tmp_path, capsys):
                       "--register", str(registry)))
     assert code == 0
     out = capsys.readouterr().out
-    assert '[models.instruct]\nkind = "seq2seq"\npath = "outputs/instruct"' in out
+    assert '[models.instruct]\nkind = "seq2seq"\npath = "./outputs/instruct"' in out
     specs = {s.name: s for s in load_specs(registry)}
     assert specs["instruct"].kind == "seq2seq" and Path(specs["instruct"].path) == output
     assert specs["original"].path == "google/flan-t5-base"  # the existing entry is untouched
@@ -533,3 +534,22 @@ def test_one_file_holds_out_its_last_rows_and_limit_train_subsamples(world):
     assert len(train) == 5 and len(held_out) == 10
     train, held_out = load_training_data(str(world["data"]), 125, "validation", 0)
     assert len(train) == 125 and held_out == []
+
+
+def test_each_output_is_ready_in_the_summarizer_and_summarizes_through_its_cli(trained, world, tmp_path, capsys):
+    from summarizer.cli import main as summarizer
+    from training.run import register, registry_toml
+
+    registry = tmp_path / "models.toml"
+    registry.write_text('[models.longest-3]\nkind = "extractive"\n')
+    for method, result in trained.items():
+        register(registry, registry_toml(replace(result.spec, name=method), registry))
+    assert summarizer(["models", "--json", "--registry", str(registry)]) == 0
+    states = {m["name"]: m["state"] for m in json.loads(capsys.readouterr().out)}
+    assert states == {"longest-3": "ready", "full": "ready", "lora": "ready", "prompt-tuning": "ready"}
+    dialogue = _validation(world, 1)[0]
+    for method, result in trained.items():
+        assert summarizer(["summarize", "--model", method, "--registry", str(registry),
+                           "--max-new-tokens", "16", dialogue.dialogue]) == 0
+        summary = capsys.readouterr().out.strip()
+        assert summary and summary.split()[0] in dialogue.dialogue  # the learned "NAME buys N ITEM."

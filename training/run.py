@@ -88,7 +88,8 @@ def registry_toml(spec: ModelSpec, registry_file: Path | None) -> str:
     def rel(location):
         if location and registry_file is not None and Path(location).is_absolute():
             try:
-                return str(Path(location).relative_to(registry_file.resolve().parent))
+                # "./" keeps a relative folder from reading as a hub id ("owner/name").
+                return "./" + str(Path(location).relative_to(registry_file.resolve().parent))
             except ValueError:
                 return location
         return location
