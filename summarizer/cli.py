@@ -142,7 +142,7 @@ def cmd_summarize(args) -> int:
     from .generation import summarize
     dialogue = _read_dialogue(args).strip()
     registry = Registry.from_file(args.registry)
-    registry.spec(args.model)
+    registry.spec(args.model)  # an unknown name fails before the shot pool is loaded
     shots = _shot_settings(args, args.shots)
     result = summarize(registry, [args.model], [Example("input", dialogue)], shots, _decoding(args),
                        _shot_pool(args, args.shots))[0]

@@ -436,12 +436,7 @@ class Registry:
                 if not (Path(location) / config).is_file():
                     raise ModelLoadError(f"{location}: no {config} in the folder")
             else:
-                _probe_hub(location, revision, weights)
-
-
-def _probe_hub(repo_id: str, revision: str | None, weights: str) -> None:
-    """A hub model is ready if its files are in the local cache, or the hub answers."""
-    _hub_source(repo_id, revision, weights)
+                _hub_source(location, revision, weights)  # cached, or the hub answers
 
 
 def _hub_source(repo_id: str, revision: str | None, weights: str) -> str:

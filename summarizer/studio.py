@@ -31,7 +31,7 @@ from .benchmarks_published import PUBLISHED_LABEL, published_rows
 from .data import Example, load_split, resolve_source
 from .errors import DataError, UserError
 from .generation import DecodingSettings, Result, summarize
-from .prompts import DEFAULT_MAX_PROMPT_TOKENS, MAX_SHOTS, ShotSettings
+from .prompts import DEFAULT_MAX_PROMPT_TOKENS, MAX_SHOTS, ShotSettings, clean_text
 from .registry import ModelStatus, Registry
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ ProgressCallback = Callable[[float, str], None]
 
 def clean_dialogue(text: str | None) -> str:
     """The dialogue as the models will see it; refuses empty and oversized input."""
-    text = (text or "").replace("\r\n", "\n").replace("\r", "\n").strip()
+    text = clean_text(text or "")  # the core's cleaning, so a paste of control characters is empty too
     if not text:
         raise UserError("The dialogue is empty: paste a conversation (or load an example) first.")
     if len(text) > MAX_DIALOGUE_CHARS:
