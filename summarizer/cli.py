@@ -177,6 +177,10 @@ def cmd_evaluate(args) -> int:
                       _shot_settings(args, 0), _shot_pool(args, max(shot_counts)),
                       reference=args.reference, use_stemmer=args.use_stemmer, progress=True)
     print(format_table(report.aggregate, ["model", "shots", "n", *rouge.METRICS, "seconds", "errors"]))
+    print("\nDoes it read the input? distinct summaries, summaries repeating a 3-gram 3+ times, "
+          "ROUGE-1 against another dialogue's reference:")
+    print(format_table(report.aggregate, ["model", "shots", "distinct", "repetitive", "rouge1",
+                                          "rouge1_shuffled"]))
     for row in report.aggregate:
         if row["error"]:
             print(f"note: {row['model']} ({row['shots']}-shot): {row['error']}", file=sys.stderr)

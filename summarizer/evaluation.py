@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
-from . import rouge
+from . import diagnostics, rouge
 from .data import Example
 from .errors import UserError
 from .generation import DecodingSettings, summarize
@@ -75,29 +75,44 @@ def evaluate(registry: Registry, model_names: Sequence[str], examples: Sequence[
     unscored = [e.id for e in examples if not e.references]
     if unscored:
         raise UserError(f"{len(unscored)} example(s) have no reference summary (first: {unscored[0]})")
-    references = {e.id: rouge.select_references(e.references, reference) for e in examples}
+    for example in examples:  # a reference that does not exist fails before any generation
+        rouge.select_references(example.references, reference)
     report = EvaluationReport(settings={
         "models": list(model_names), "shots": list(shot_counts), "n_examples": len(examples),
-        "reference": reference, "use_stemmer": use_stemmer, "decoding": decoding.__dict__,
+        "decoding": decoding.__dict__,
         "shot_strategy": shot_settings.strategy, "shot_seed": shot_settings.seed})
     for shots in shot_counts:
         results = summarize(registry, model_names, examples, replace(shot_settings, shots=shots),
                             decoding, shot_pool, progress=progress)
-        per_model: dict[str, list[dict]] = {}
-        for result in results:
-            row = {**result.to_dict(), "id": result.example_id, "shots": shots}
-            if result.summary is not None:
-                row.update(rouge.score(result.summary, references[result.example_id], use_stemmer))
-            report.rows.append(row)
-            per_model.setdefault(result.model, []).append(row)
-        for model, rows in per_model.items():
-            scored = [r for r in rows if r.get("error") is None]
-            errors = [r["error"] for r in rows if r.get("error")]
-            report.aggregate.append({
-                "model": model, "shots": shots, **rouge.aggregate(scored),
-                "seconds": sum(r["seconds"] / max(1, r["batch_size"]) for r in scored),
-                "errors": len(errors), "error": errors[0] if errors else None})
-    return report
+        report.rows += [{**result.to_dict(), "id": result.example_id, "shots": shots}
+                        for result in results]
+    return rescore(report, examples, reference, use_stemmer)
+
+
+def rescore(report: EvaluationReport, examples: Sequence[Example], reference: str = "all",
+            use_stemmer: bool = False) -> EvaluationReport:
+    """The report's summaries scored (again) against `reference`, with or without stemming: one
+    generation run gives both the project's default scoring and the DialogSum paper's."""
+    references = {e.id: rouge.select_references(e.references, reference) for e in examples}
+    scored = EvaluationReport(settings={**report.settings, "reference": reference,
+                                        "use_stemmer": use_stemmer})
+    groups: dict[tuple[str, int], list[dict]] = {}
+    for old in report.rows:
+        row = {k: v for k, v in old.items() if k not in rouge.METRICS}
+        if row.get("summary") is not None:
+            row.update(rouge.score(row["summary"], references[row["id"]], use_stemmer))
+        scored.rows.append(row)
+        groups.setdefault((row["model"], row["shots"]), []).append(row)
+    for (model, shots), rows in groups.items():
+        ok = [r for r in rows if r.get("error") is None]
+        errors = [r["error"] for r in rows if r.get("error")]
+        checks = diagnostics.diagnose([r["summary"] for r in ok], [references[r["id"]] for r in ok],
+                                      use_stemmer) if ok else {}
+        scored.aggregate.append({
+            "model": model, "shots": shots, **rouge.aggregate(ok), **checks,
+            "seconds": sum(r["seconds"] / max(1, r["batch_size"]) for r in ok),
+            "errors": len(errors), "error": errors[0] if errors else None})
+    return scored
 
 
 def format_table(rows: Sequence[dict], columns: Sequence[str], percent: bool = False) -> str:
@@ -106,6 +121,8 @@ def format_table(rows: Sequence[dict], columns: Sequence[str], percent: bool = F
         value = row.get(column)
         if column in rouge.METRICS and isinstance(value, float):
             return f"{value * 100:+.2f}%" if percent else f"{value:.4f}"
+        if column in ("distinct", "repetitive", "rouge1_shuffled") and isinstance(value, float):
+            return f"{value:.4f}"
         if isinstance(value, float):
             return f"{value:.1f}"
         return "" if value is None else str(value)

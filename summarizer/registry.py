@@ -189,8 +189,10 @@ class Backbone:
         self.fingerprint = _fingerprint(location)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(location, revision=revision)
+            # float32 whatever the weights are stored in (the mini models are stored in float16)
             self.model = AutoModelForSeq2SeqLM.from_pretrained(
-                location, revision=revision, use_safetensors=True, trust_remote_code=False)
+                location, revision=revision, use_safetensors=True, dtype="float32",
+                trust_remote_code=False)
         except Exception as err:
             raise ModelLoadError(f"cannot load {location}: {_short_reason(err)}") from None
         self.device = _device()

@@ -13,13 +13,19 @@ import json
 import math
 from collections import Counter
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 ARCHITECTURES_DIR = Path(__file__).resolve().parent.parent / "training" / "architectures"
 
 
-def train_t5_tokenizer(texts: Iterable[str], vocab_size: int = 2000, extra_ids: int = 100):
-    """A T5Tokenizer (SentencePiece-style unigram) trained on `texts`."""
+def train_t5_tokenizer(texts: Iterable[str], vocab_size: int = 2000, extra_ids: int = 100,
+                       whole_pieces: Sequence[str] = (), add_frequent_words: bool = True):
+    """A T5Tokenizer (SentencePiece-style unigram) trained on `texts`.
+
+    `whole_pieces` (such as DialogSum's `#Person1#`) become one piece each: they are taken out of
+    the training text, so the trainer does not spend pieces on their fragments, and given the
+    highest score, so they always win over a split.
+    """
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import T5Tokenizer
 
@@ -27,20 +33,26 @@ def train_t5_tokenizer(texts: Iterable[str], vocab_size: int = 2000, extra_ids: 
     raw = Tokenizer(models.Unigram())
     raw.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
     trainer = trainers.UnigramTrainer(
-        vocab_size=vocab_size - extra_ids, special_tokens=specials, unk_token="<unk>",
-        show_progress=False,
+        vocab_size=vocab_size - extra_ids - len(whole_pieces), special_tokens=specials,
+        unk_token="<unk>", show_progress=False,
     )
     texts = list(texts)
-    raw.train_from_iterator(texts, trainer=trainer)
+    corpus = texts
+    for piece in whole_pieces:
+        corpus = [t.replace(piece, " ") for t in corpus]
+    raw.train_from_iterator(corpus, trainer=trainer)
     learned = [(p, s) for p, s in json.loads(raw.to_str())["model"]["vocab"] if p not in specials]
-    # On a small corpus the unigram trainer prunes down to characters; whole words seen at least
-    # twice, scored by frequency, keep token counts realistic (about one token per word).
-    words = Counter(w for t in texts for w in t.split())
-    total = sum(words.values()) or 1
-    known = {p for p, _ in learned}
-    room = vocab_size - extra_ids - len(specials) - len(learned)
-    frequent = [(f"▁{w}", math.log(c / total)) for w, c in words.most_common() if c > 1 and f"▁{w}" not in known]
-    vocab = [(p, 0.0) for p in specials] + learned + frequent[: max(0, room)]
+    vocab = [(p, 0.0) for p in specials] + [(f"▁{p}", 0.0) for p in whole_pieces] + learned
+    if add_frequent_words:
+        # On a small corpus the unigram trainer prunes down to characters; whole words seen at
+        # least twice, scored by frequency, keep token counts realistic (about one token per word).
+        words = Counter(w for t in texts for w in t.split())
+        total = sum(words.values()) or 1
+        known = {p for p, _ in vocab}
+        room = vocab_size - extra_ids - len(vocab)
+        frequent = [(f"▁{w}", math.log(c / total)) for w, c in words.most_common()
+                    if c > 1 and f"▁{w}" not in known]
+        vocab += frequent[: max(0, room)]
     vocab += [(f"<extra_id_{i}>", 0.0) for i in range(extra_ids - 1, -1, -1)]
     return T5Tokenizer(vocab=vocab, extra_ids=extra_ids)
 

@@ -16,6 +16,7 @@ from summarizer.cli import quiet_libraries
 from summarizer.errors import UserError
 
 from .config import RunSettings, add_dataclass_arguments, from_namespace
+from .experiment import ExperimentSettings
 from .methods import METHODS
 
 _DESCRIPTIONS = {
@@ -35,7 +36,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m training",
-        description="Fine-tune FLAN-T5 on DialogSum (full, LoRA, prompt tuning), evaluate the "
+        description="Fine-tune FLAN-T5 on DialogSum (full, LoRA, prompt tuning), run the miniature experiment, evaluate the "
                     "result with ROUGE, or count a method's trainable parameters.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                      parser_class=_Parser)
@@ -63,6 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
                           help="longest generated summary (default: 200)")
     evaluate.add_argument("--json", action="store_true", help="print JSON")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    experiment = commands.add_parser(
+        "experiment", help="the whole experiment in miniature: pre-train, fine-tune three ways, evaluate",
+        description="The course experiment in miniature, resumable: a tokenizer and a small T5 "
+                    "pre-trained on dialogues only (mini-original), then full fine-tuning, LoRA "
+                    "and prompt tuning on it, then ROUGE on the test split. Run it again to "
+                    "continue after an interruption.")
+    add_dataclass_arguments(experiment, ExperimentSettings, "experiment")
 
     params = commands.add_parser("params", help="trainable/all parameters of a method, no weights",
                                  description="Trainable and total parameters of a method on a "
@@ -122,6 +131,16 @@ def _run_evaluate(args) -> int:
     return 0
 
 
+def _run_experiment(args) -> int:
+    from .experiment import run_experiment
+
+    journal = run_experiment(from_namespace(ExperimentSettings, args))
+    for stage, record in journal["stages"].items():
+        state = "done" if record.get("finished") else "not run"
+        print(f"{stage:10s} {state:8s} {record['seconds']:8.0f} s  {record['attempts']} attempt(s)")
+    return 0
+
+
 def _run_params(args) -> int:
     from .params import method_parameters
 
@@ -143,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run_training(args)
         if args.command == "evaluate":
             return _run_evaluate(args)
+        if args.command == "experiment":
+            return _run_experiment(args)
         return _run_params(args)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -50,6 +50,10 @@ class RunSettings:
     seed: int = option(42, "seed for initialisation, data order and dropout")
     eval_batch_size: int = option(8, "batch size of the evaluation's generate calls")
     eval_max_new_tokens: int = option(200, "longest generated summary in the evaluation")
+    save_dtype: str = option("float32", "dtype the weights are stored in (loaders compute in "
+                                        "float32)", choices=("float32", "float16", "bfloat16"))
+    max_shard_size: str | None = option(None, "split the weights into files of at most this size, "
+                                              "such as 9MB (default: transformers' own)")
 
 
 def _base_type(annotation):

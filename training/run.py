@@ -76,7 +76,9 @@ def load_base(base: str):
     probe_base(base)
     try:
         tokenizer = AutoTokenizer.from_pretrained(base)
-        model = AutoModelForSeq2SeqLM.from_pretrained(base, use_safetensors=True,
+        # float32 whatever the weights are stored in: T5 overflows in float16, and CPUs are
+        # slow in half precision
+        model = AutoModelForSeq2SeqLM.from_pretrained(base, use_safetensors=True, dtype="float32",
                                                       trust_remote_code=False)
     except Exception as err:  # offline, unknown repo, corrupt file: one line for the user
         raise ModelLoadError(f"cannot load base model {base}: {_first_line(err)}") from None
@@ -122,28 +124,30 @@ def register(registry_file: Path, entry: str) -> None:
     os.replace(tmp, registry_file)
 
 
-def _training_arguments(settings: RunSettings, config, folder: Path, progress: bool):
+def training_arguments(folder: Path, *, learning_rate: float, weight_decay: float,
+                       warmup_steps: int, max_steps: int, batch_size: int, save_steps: int,
+                       logging_steps: int, seed: int, progress: bool, num_train_epochs: float = 1.0,
+                       gradient_accumulation_steps: int = 1, save_total_limit: int = 2):
+    """The Trainer's arguments, the same for fine-tuning and the mini experiment's pre-training."""
     import torch
     from transformers import Seq2SeqTrainingArguments
 
     cuda = torch.cuda.is_available()
     return Seq2SeqTrainingArguments(
         output_dir=str(folder),
-        learning_rate=config.learning_rate, weight_decay=config.weight_decay,
-        num_train_epochs=config.num_train_epochs, warmup_steps=config.warmup_steps,
-        max_steps=settings.max_steps,
-        per_device_train_batch_size=settings.per_device_train_batch_size,
-        gradient_accumulation_steps=settings.gradient_accumulation_steps,
-        save_strategy="steps", save_steps=settings.save_steps,
-        save_total_limit=settings.save_total_limit,
-        logging_steps=settings.logging_steps, logging_first_step=True,
-        seed=settings.seed, report_to=[], disable_tqdm=not progress,
+        learning_rate=learning_rate, weight_decay=weight_decay,
+        num_train_epochs=num_train_epochs, warmup_steps=warmup_steps, max_steps=max_steps,
+        per_device_train_batch_size=batch_size,
+        gradient_accumulation_steps=gradient_accumulation_steps,
+        save_strategy="steps", save_steps=save_steps, save_total_limit=save_total_limit,
+        logging_steps=logging_steps, logging_first_step=True,
+        seed=seed, report_to=[], disable_tqdm=not progress,
         bf16=cuda and torch.cuda.is_bf16_supported(), use_cpu=not cuda,
         label_names=["labels"], remove_unused_columns=False, dataloader_pin_memory=cuda,
     )
 
 
-def _marker_callback():
+def marker_callback():
     from transformers import TrainerCallback
 
     class MarkComplete(TrainerCallback):
@@ -241,11 +245,18 @@ def _fit(run: _Plan, progress: bool, callbacks):
          f"({100 * counts[0] / counts[1]:.3f}%), {len(run.train_rows)} training rows")
     trainer = Seq2SeqTrainer(
         model=model,
-        args=_training_arguments(settings, run.config, checkpoints.checkpoint_dir(run.output), progress),
+        args=training_arguments(
+            checkpoints.checkpoint_dir(run.output), learning_rate=run.config.learning_rate,
+            weight_decay=run.config.weight_decay, warmup_steps=run.config.warmup_steps,
+            max_steps=settings.max_steps, batch_size=settings.per_device_train_batch_size,
+            save_steps=settings.save_steps, logging_steps=settings.logging_steps, seed=settings.seed,
+            progress=progress, num_train_epochs=run.config.num_train_epochs,
+            gradient_accumulation_steps=settings.gradient_accumulation_steps,
+            save_total_limit=settings.save_total_limit),
         train_dataset=tokenize(run.train_rows, tokenizer, settings.max_source_length,
                                settings.max_target_length),
         data_collator=collator(tokenizer), processing_class=tokenizer,
-        callbacks=[_marker_callback(), *callbacks],
+        callbacks=[marker_callback(), *callbacks],
     )
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(run.resume_from) if run.resume_from else None)
@@ -263,7 +274,7 @@ def _write_output(run: _Plan, model, tokenizer, spec: ModelSpec, entry: str, glo
     settings, rouge = run.settings, None
     losses = [loss for _, loss in loss_curve]
     with checkpoints.atomic_folder(run.output) as folder:
-        run.module.save(model, folder)
+        run.module.save(model, folder, settings.save_dtype, settings.max_shard_size)
         tokenizer.save_pretrained(folder)
         if run.eval_rows:  # scored from the saved files, through the registry, as the app loads them
             from .evaluation import evaluate_spec

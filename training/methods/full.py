@@ -25,8 +25,15 @@ def wrap(model, config: Config, base: str):
     return model
 
 
-def save(model, folder) -> None:
-    """model.safetensors + config.json + generation_config.json: a plain seq2seq folder."""
+def save(model, folder, dtype: str = "float32", max_shard_size: str | None = None) -> None:
+    """model.safetensors (or shards and their index) + config.json + generation_config.json: a
+    plain seq2seq folder, stored in `dtype`."""
+    import copy
+
+    import torch
+
+    if dtype != "float32":  # a copy: the trained model in memory stays as it was
+        model = copy.deepcopy(model).to(getattr(torch, dtype))
     config = model.config
     # transformers 5 always reports T5's embeddings as tied; FLAN-T5's lm_head is its own matrix,
     # and its config says so. Saying so here too keeps the folder loadable by other versions,
@@ -34,7 +41,8 @@ def save(model, folder) -> None:
     if model.get_output_embeddings().weight is not model.get_input_embeddings().weight:
         config.tie_word_embeddings = False
     config.use_cache = True  # switched off for training; generation wants the cache back
-    model.save_pretrained(folder, safe_serialization=True)
+    model.save_pretrained(folder, safe_serialization=True,
+                          **({"max_shard_size": max_shard_size} if max_shard_size else {}))
 
 
 def registry_entry(config: Config, base: str) -> dict:

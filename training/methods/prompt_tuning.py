@@ -54,8 +54,9 @@ def wrap(model, config: Config, base: str | None):
     return get_peft_model(model, peft_config(config, base))
 
 
-def save(model, folder) -> None:
+def save(model, folder, dtype: str = "float32", max_shard_size: str | None = None) -> None:
     """adapter_config.json + adapter_model.safetensors (`prompt_embeddings`)."""
+    # Adapters are small: kept in float32 whatever `dtype` says, so they never need sharding.
     model.save_pretrained(folder, safe_serialization=True)
 
 

@@ -1,0 +1,141 @@
+"""The miniature experiment's last stage: the four mini models and longest-3 on the test split,
+through `summarizer evaluate`'s own path, scored the project's way and the DialogSum paper's way.
+
+Writes into the experiment folder:
+- models.toml: the registry of the mini models (what the evaluation loads, as the app would);
+- results.json: the aggregate the Studio's Benchmark tab reads (no per-dialogue rows: those quote
+  DialogSum, which may not be committed);
+- RESULTS.md: the table README quotes;
+- a "Test split" section in each model's card.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from summarizer.data import load_split
+from summarizer.evaluation import evaluate, rescore
+from summarizer.generation import DecodingSettings
+from summarizer.registry import ModelSpec, Registry
+
+ORIGINAL = "mini-original"
+MODELS = ("mini-original", "mini-instruct", "mini-lora", "mini-prompt", "longest-3")
+PAPER = {"reference": "summary1", "use_stemmer": True}  # the DialogSum paper's scoring
+SECTION = "\n## Test split (the miniature experiment)\n"
+
+
+def mini_specs() -> list[ModelSpec]:
+    """Registry entries relative to the experiment folder (paths start with ./)."""
+    base = f"./{ORIGINAL}"
+    return [
+        ModelSpec(ORIGINAL, "seq2seq", base, description=(
+            "Miniature T5 pre-trained by this project on DialogSum dialogues only (never a "
+            "summary): plays FLAN-T5 as released")),
+        ModelSpec("mini-instruct", "seq2seq", "./mini-instruct", description=(
+            "mini-original fully fine-tuned on DialogSum (miniature experiment)")),
+        ModelSpec("mini-lora", "lora", "./mini-lora", base, description=(
+            "LoRA on q,v of mini-original (miniature experiment)")),
+        ModelSpec("mini-prompt", "prompt-tuning", "./mini-prompt", base, description=(
+            "Soft prompt on mini-original (miniature experiment)")),
+        ModelSpec("longest-3", "extractive", description=(
+            "The DialogSum paper's baseline: the three longest utterances")),
+    ]
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _training_facts(output: Path) -> dict[str, dict]:
+    """Per model: trainable share and training time, from each folder's training_config.json and
+    the experiment journal (whose seconds add up every attempt of a resumed stage)."""
+    journal = json.loads((output / "experiment.json").read_text())["stages"]
+    stage_of = {"mini-original": "original", "mini-instruct": "instruct", "mini-lora": "lora",
+                "mini-prompt": "prompt"}
+    facts = {}
+    for model, stage in stage_of.items():
+        config_file = output / model / "training_config.json"
+        config = json.loads(config_file.read_text()) if config_file.is_file() else {}
+        facts[model] = {"seconds": journal.get(stage, {}).get("seconds"),
+                        "global_step": config.get("global_step"),
+                        "trainable_parameters": config.get("trainable_parameters"),
+                        "all_parameters": config.get("all_parameters")}
+    full_seconds = facts["mini-instruct"]["seconds"]
+    for model in ("mini-instruct", "mini-lora", "mini-prompt"):
+        seconds = facts[model]["seconds"]
+        facts[model]["time_vs_full"] = seconds / full_seconds if seconds and full_seconds else None
+    return facts
+
+
+def evaluate_experiment(settings, preset, output: Path, data: str) -> dict:
+    registry_file = output / "models.toml"
+    _write(registry_file, "# The miniature experiment's models (python -m training experiment).\n\n"
+           + "\n".join(spec.to_toml() for spec in mini_specs()))
+    registry = Registry.from_file(registry_file)
+    examples = load_split(data, "test", limit=settings.limit_test)
+    # The CLI's defaults (batch 16, up to 200 new tokens, greedy): `summarizer evaluate` reproduces it.
+    report = evaluate(registry, MODELS, examples, decoding=DecodingSettings(batch_size=16),
+                      progress=not settings.quiet)
+    paper = rescore(report, examples, **PAPER)
+    facts = _training_facts(output)
+    results = {
+        "settings": {**report.settings, "split": "test", "data": "DialogSum test split",
+                     "command": ("python -m summarizer evaluate --models " + ",".join(MODELS)
+                                 + " --split test --data ../shared/data/dialogsum")},
+        "aggregate": report.aggregate,
+        "improvements_over_original": report.improvements(ORIGINAL),
+        "paper_scoring": {"settings": paper.settings, "aggregate": paper.aggregate},
+        "training": facts,
+    }
+    _write(output / "results.json", json.dumps(results, indent=2))
+    table = results_table(report.aggregate, paper.aggregate, facts)
+    _write(output / "RESULTS.md", f"# The miniature experiment: {len(examples)} test dialogues\n\n"
+           f"{table}\n\nReproduce: `{results['settings']['command']}` (add `--reference summary1 "
+           f"--use-stemmer` for the paper's scoring), run from the repository root with "
+           f"`--registry {registry_file.as_posix()}` or the root models.toml.\n")
+    journal = json.loads((output / "experiment.json").read_text())
+    for model in MODELS[:-1]:
+        card = output / model / "README.md"
+        if card.is_file():
+            text = card.read_text(encoding="utf-8").split(SECTION)[0]
+            _write(card, text.rstrip("\n") + "\n" + SECTION + experiment_section(
+                model, journal, facts[model], table, len(examples)))
+    return {"n": len(examples), "rouge1": {r["model"]: r["rouge1"] for r in report.aggregate},
+            "rouge1_paper": {r["model"]: r["rouge1"] for r in paper.aggregate}}
+
+
+def experiment_section(model: str, journal: dict, facts: dict, table: str, n: int) -> str:
+    from .card import _duration
+    from .experiment import LICENSE_NOTE
+
+    seconds = facts.get("seconds")
+    return (f"\n{LICENSE_NOTE}\n\n"
+            f"- **Made by:** `{journal['command']}` (seed {journal['settings']['seed']}), "
+            f"which writes every stage and skips finished ones\n"
+            f"- **Training time, all attempts:** {_duration(seconds) if seconds else 'n/a'}, "
+            f"{facts.get('global_step')} optimizer steps\n\n"
+            f"Greedy decoding, zero-shot, {n} test dialogues, every model of the experiment "
+            f"(`paper`: the DialogSum paper's scoring, first reference, stemmed; the others: all "
+            f"references, best of three, no stemming):\n\n{table}\n")
+
+
+def results_table(default: list[dict], paper: list[dict], facts: dict[str, dict]) -> str:
+    paper_by_model = {r["model"]: r for r in paper}
+    lines = ["| model | trainable | time × full | ROUGE-1 | ROUGE-2 | ROUGE-L | ROUGE-1 (paper) "
+             "| ROUGE-2 (paper) | ROUGE-L (paper) | distinct | repetitive | own − shuffled ROUGE-1 |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in default:
+        p, f = paper_by_model[row["model"]], facts.get(row["model"], {})
+        share = (f"{100 * f['trainable_parameters'] / f['all_parameters']:.2f}%"
+                 if f.get("trainable_parameters") and f.get("all_parameters") else "–")
+        ratio = f"{f['time_vs_full']:.2f}" if f.get("time_vs_full") else "–"
+        lines.append(
+            f"| {row['model']} | {share} | {ratio} | {row['rouge1']:.4f} | {row['rouge2']:.4f} | "
+            f"{row['rougeL']:.4f} | {p['rouge1']:.4f} | {p['rouge2']:.4f} | {p['rougeL']:.4f} | "
+            f"{row.get('distinct', 0):.1%} | {row.get('repetitive', 0):.1%} | "
+            f"{p['rouge1'] - p.get('rouge1_shuffled', 0):+.4f} |")
+    return "\n".join(lines)
