@@ -132,7 +132,12 @@ def _run_evaluate(args) -> int:
 
 
 def _run_experiment(args) -> int:
+    import signal
+
     from .experiment import run_experiment
+
+    # `kill` (SIGTERM) unwinds like Ctrl-C, so the journal still adds the stopped attempt's time.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
 
     journal = run_experiment(from_namespace(ExperimentSettings, args))
     for stage, record in journal["stages"].items():
