@@ -1,0 +1,35 @@
+"""The Studio: the web UI's shared state, with one mixin per concern (models, examples, compare,
+batch, benchmark), each in its own module."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+from ..data import Example, resolve_source
+from ..registry import ModelStatus, Registry
+from .batch import BatchMixin
+from .benchmark import BenchmarkMixin
+from .compare import CompareMixin
+from .examples import ExamplesMixin
+from .inputs import DEFAULT_RESULTS, RESULTS_ENV
+from .models import ModelsMixin
+
+
+class Studio(ModelsMixin, ExamplesMixin, CompareMixin, BatchMixin, BenchmarkMixin):
+    """One registry, one data source, caches; safe to share between requests."""
+
+    def __init__(self, registry: Registry | None = None, data_source: str | None = None,
+                 results_path: str | os.PathLike | None = None, output_dir: str | os.PathLike | None = None):
+        self.registry = registry or Registry.from_file()
+        self.data_source = resolve_source(data_source)
+        self.results_path = Path(results_path or os.environ.get(RESULTS_ENV) or DEFAULT_RESULTS)
+        self.output_dir = Path(output_dir or tempfile.mkdtemp(prefix="dialogsum-studio-"))
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self._splits: dict[str, list[Example]] = {}
+        self._split_lock = threading.Lock()
+        self._statuses: dict[str, ModelStatus] = {}
+        self._status_lock = threading.Lock()
+        self._checked = threading.Event()
