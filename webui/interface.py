@@ -28,6 +28,7 @@ def create_interface(studio: Studio, queue_size: int = 16) -> gr.Blocks:
     "This application is currently busy. Please try again." (the Python client: "Queue is full!
     Please try again.").
     """
+    preselected = studio.default_models()  # before the status check: what the registry lists
     with gr.Blocks(title="DialogSum Studio", delete_cache=(3600, 3600), analytics_enabled=False) as demo:
         gr.Markdown(INTRO)
         with gr.Tabs():
@@ -42,8 +43,12 @@ def create_interface(studio: Studio, queue_size: int = 16) -> gr.Blocks:
 
         def page_load():
             studio.wait_for_statuses(15)
-            choices = studio.model_choices()
-            return gr.CheckboxGroup(choices=choices), gr.CheckboxGroup(choices=choices)
+            choices, runnable = studio.model_choices(), studio.default_models()
+            # Once checked, a model that cannot load is no longer pre-selected; when nothing
+            # changed, the value is left alone so that early clicks are not undone.
+            update = (dict(choices=choices) if runnable == preselected
+                      else dict(choices=choices, value=runnable))
+            return gr.CheckboxGroup(**update), gr.CheckboxGroup(**update)
 
         demo.load(page_load, None, [compare["models"], batch["models"]], api_visibility="private", **LIGHT)
         load_benchmark, benchmark_outputs = benchmark["load"]

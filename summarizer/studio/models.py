@@ -24,9 +24,16 @@ class ModelsMixin:
         return self.registry.names()
 
     def default_models(self) -> list[str]:
+        """The preferred models that can run; before the first status check, those listed.
+
+        A model whose check failed is never pre-selected: a first comparison should not open
+        on an error card. With none of the preferred ones runnable, the first three that are.
+        """
+        with self._status_lock:
+            known = dict(self._statuses)
         names = self.names()
-        chosen = [n for n in PREFERRED_DEFAULTS if n in names]
-        return chosen or names[:3]
+        runnable = [n for n in names if n not in known or known[n].ok]
+        return [n for n in PREFERRED_DEFAULTS if n in runnable] or runnable[:3]
 
     def refresh_statuses(self) -> list[ModelStatus]:
         """Check every model's files (never loads weights, never raises)."""
