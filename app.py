@@ -11,6 +11,10 @@ The page is declared in `webui/` (one module per tab) and the work is done by `s
     $STUDIO_WARMUP        models to load in the background at start-up (comma-separated;
                           default: the pre-selected models; "none" to skip)
     $STUDIO_QUEUE_SIZE    requests that may wait in the queue (default 16)
+    $STUDIO_VOTES_DB      the votes database (default data/votes.sqlite3; on a Space with
+                          persistent storage /data/votes.sqlite3)
+    $STUDIO_VOTES_PER_HOUR  votes one client address may cast in an hour (default 30)
+    $STUDIO_VOTES_REPO    hub dataset that gets a copy of the votes every 5 minutes (optional)
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ def build_app(studio: Studio | None = None, background: bool = True, queue_size:
     studio = studio or Studio()
     if background:
         studio.start_background(warm=_warm_models(studio))
+        studio.start_vote_sync()
     return create_interface(studio, queue_size)
 
 

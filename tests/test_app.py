@@ -348,11 +348,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(registry: Path, data: Path, results: Path | None = None, **build):
+def running_app(registry: Path, data: Path, results: Path | None = None, votes: Path | None = None, **build):
     """Build the Blocks from app.py with the environment pointing at test files, serve, close."""
-    saved = {k: os.environ.get(k) for k in ("SUMMARIZER_REGISTRY", "DIALOGSUM_PATH", "STUDIO_RESULTS")}
+    saved = {k: os.environ.get(k) for k in ("SUMMARIZER_REGISTRY", "DIALOGSUM_PATH", "STUDIO_RESULTS",
+                                            "STUDIO_VOTES_DB")}
     os.environ.update(SUMMARIZER_REGISTRY=str(registry), DIALOGSUM_PATH=str(data),
-                      STUDIO_RESULTS=str(results or data / "no-results.json"))
+                      STUDIO_RESULTS=str(results or data / "no-results.json"),
+                      STUDIO_VOTES_DB=str(votes or os.environ["STUDIO_VOTES_DB"]))
     import app
 
     demo = None

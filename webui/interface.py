@@ -11,13 +11,15 @@ from .components.api import create_api_tab
 from .components.batch import create_batch_tab
 from .components.benchmark import create_benchmark_tab
 from .components.compare import create_compare_tab
+from .components.leaderboard import create_leaderboard_tab
 
 CONCURRENCY = 1  # two CPU cores: one generation at a time is fastest for everyone
 
 INTRO = """# DialogSum Studio
 Summarize a dialogue with several models at once: FLAN-T5 as released, fine-tuned and PEFT
 versions, and the extractive *longest-3* baseline. Paste a conversation (or load one from DialogSum),
-choose the models, and compare their summaries, speed and ROUGE against a reference.
+choose the models, and compare their summaries, speed and ROUGE against a reference; then vote
+for the best summary (blind by default) and see the people's leaderboard beside ROUGE.
 """
 
 
@@ -38,6 +40,8 @@ def create_interface(studio: Studio, queue_size: int = 16) -> gr.Blocks:
                 batch = create_batch_tab(studio)
             with gr.Tab("Benchmark", id="benchmark"):
                 benchmark = create_benchmark_tab(studio)
+            with gr.Tab("Leaderboard", id="leaderboard") as leaderboard_tab:
+                leaderboard = create_leaderboard_tab(studio)
             with gr.Tab("API & limits", id="api"):
                 create_api_tab(queue_size)
 
@@ -53,6 +57,12 @@ def create_interface(studio: Studio, queue_size: int = 16) -> gr.Blocks:
         demo.load(page_load, None, [compare["models"], batch["models"]], api_visibility="private", **LIGHT)
         load_benchmark, benchmark_outputs = benchmark["load"]
         demo.load(load_benchmark, None, benchmark_outputs, api_visibility="private", **LIGHT)
+        # Blind is on for people from the first paint; the component's own value (off) stays the
+        # API's default (see compare.py).
+        demo.load(None, None, compare["blind"], js="() => true")
+        # The board follows the votes: on opening the tab and after each vote.
+        leaderboard_tab.select(*leaderboard["load"], api_visibility="private", **LIGHT)
+        compare["voted"].success(*leaderboard["load"], api_visibility="private", **LIGHT)
 
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=queue_size)
     return demo

@@ -6,6 +6,10 @@ CSS = """
   border-radius: 10px; padding: 12px; background: var(--block-background-fill); }
 .ds-card-head { display: flex; gap: 8px; align-items: baseline; margin-bottom: 8px; flex-wrap: wrap; }
 .ds-model { font-weight: 700; font-size: 1.05em; }
+.ds-label { font-weight: 700; font-size: .8em; padding: 0 6px; border-radius: 6px;
+  background: var(--background-fill-secondary); }
+.ds-pick { font-size: .8em; padding: 1px 8px; border-radius: 8px; background: #fde68a; color: #713f12; }
+.ds-card[data-picked="true"] { border: 2px solid #f59e0b; }
 .ds-kind { font-size: .8em; color: var(--body-text-color-subdued); }
 .ds-state { margin-left: auto; font-size: .8em; padding: 1px 8px; border-radius: 8px;
   background: var(--background-fill-secondary); }

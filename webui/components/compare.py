@@ -1,5 +1,5 @@
 """The Compare tab: a dialogue (pasted or a DialogSum example), models, prompt and decoding
-settings; one card per model as the summaries stream in, a ROUGE table and chart."""
+settings; one card per model as the summaries stream in, the vote, a ROUGE table and chart."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from summarizer import studio as core
 from summarizer.prompts import DEFAULT_MAX_PROMPT_TOKENS, MAX_SHOTS, SHOT_STRATEGIES
 
 from ..common import LIGHT, shown_to_user
+from .vote import create_vote_panel
 
 
 def create_compare_tab(studio: core.Studio) -> dict:
@@ -27,18 +28,24 @@ def create_compare_tab(studio: core.Studio) -> dict:
                 models: list[str] | None = None, shot_mode: str = "zero-shot", n_shots: float = 2,
                 shot_strategy: str = "random", shot_ids: str = "", max_new_tokens: float = 100,
                 num_beams: float = 1, do_sample: bool = False, temperature: float = 1.0,
-                top_p: float = 1.0, seed: float = 0, max_prompt_tokens: float = DEFAULT_MAX_PROMPT_TOKENS):
-        """Summaries of one dialogue by each chosen model, streamed, with ROUGE vs the reference."""
+                top_p: float = 1.0, seed: float = 0, max_prompt_tokens: float = DEFAULT_MAX_PROMPT_TOKENS,
+                blind: bool = False):
+        """Summaries of one dialogue by each chosen model, streamed, with ROUGE vs the reference.
+
+        The results carry a `comparison_id` for /vote. `blind` shuffles the cards and keeps model
+        names, ROUGE, timings and prompts out of every output until the vote.
+        """
         with shown_to_user():
             shots = core.shot_settings(shot_mode, n_shots, shot_strategy, shot_ids)
             decoding = core.decoding_settings(max_new_tokens, num_beams, do_sample, temperature,
                                               top_p, seed, max_prompt_tokens)
-            for view in studio.compare(dialogue, reference, models or [], shots, decoding, topic):
-                if not view.done:
-                    yield core.render_cards(view), gr.skip(), gr.skip(), gr.skip(), core.render_notes(view)
+            for view in studio.compare(dialogue, reference, models or [], shots, decoding, topic,
+                                       blind=bool(blind)):
+                if not view.done:  # no comparison to vote on while one is running
+                    yield core.render_cards(view), gr.skip(), gr.skip(), gr.skip(), core.render_notes(view), None
                 else:
                     yield (core.render_cards(view), core.rouge_table(view), core.compare_figure(view),
-                           view.to_dict(), core.render_notes(view))
+                           view.to_dict(), core.render_notes(view), view)
 
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
@@ -84,11 +91,17 @@ def create_compare_tab(studio: core.Studio) -> dict:
                     seed = gr.Number(0, precision=0, label="Seed")
                     max_prompt_tokens = gr.Slider(64, core.MAX_PROMPT_TOKENS_LIMIT, value=DEFAULT_MAX_PROMPT_TOKENS,
                                                   step=16, label="Prompt token budget")
+            # The page turns Blind on as it loads (see interface.py); the value here is the API's
+            # default, so scripts keep getting model names unless they ask for blind=True.
+            blind = gr.Checkbox(False, label="Blind", elem_id="blind",
+                                info="shuffle the cards and hide model names and scores until you vote")
             with gr.Row():
                 run_button = gr.Button("Run ▶", variant="primary", elem_id="run")
                 status_button = gr.Button("↻ Model status", size="sm")
     notes = gr.Markdown(label="Notes", elem_id="notes")
     cards = gr.HTML(label="Summaries", elem_id="cards")
+    view_state = gr.State(None)  # the finished comparison, kept on the server for the vote
+    vote_slot = gr.Column()
     with gr.Row():
         table = gr.Dataframe(label="ROUGE vs the reference (F-measure)", interactive=False,
                              elem_id="rouge-table", scale=1)
@@ -97,15 +110,20 @@ def create_compare_tab(studio: core.Studio) -> dict:
         results = gr.JSON(label="results")
     with gr.Accordion("Model status", open=False):
         status_table = gr.JSON(label="registry")
+    with vote_slot:  # under the cards, declared once the outputs it redraws exist
+        vote = create_vote_panel(studio, view_state, dialogue, [cards, table, chart, results, notes])
 
     example_outputs = [dialogue, reference, topic, index, example_info]
     random_button.click(load_example, [split, how_random, index], example_outputs, api_name="load_example", **LIGHT)
     next_button.click(load_example, [split, how_next, index], example_outputs, api_visibility="private", **LIGHT)
     index_button.click(load_example, [split, how_index, index], example_outputs, api_visibility="private", **LIGHT)
     status_button.click(model_status, None, [models, status_table], api_name="model_status", **LIGHT)
+    hide_vote, show_vote = vote["hide"], vote["show"]
+    run_button.click(*hide_vote, api_visibility="private", queue=False)
     run_button.click(
         compare,
         [dialogue, reference, topic, models, shot_mode, n_shots, shot_strategy, shot_ids,
-         max_new_tokens, num_beams, do_sample, temperature, top_p, seed, max_prompt_tokens],
-        [cards, table, chart, results, notes], api_name="compare", concurrency_id="models")
-    return {"models": models}
+         max_new_tokens, num_beams, do_sample, temperature, top_p, seed, max_prompt_tokens, blind],
+        [cards, table, chart, results, notes, view_state], api_name="compare", concurrency_id="models",
+    ).success(*show_vote, api_visibility="private", queue=False)
+    return {"models": models, "blind": blind, "voted": vote["voted"]}
