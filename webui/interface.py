@@ -43,7 +43,7 @@ def create_interface(studio: Studio, queue_size: int = 16) -> gr.Blocks:
             with gr.Tab("Leaderboard", id="leaderboard") as leaderboard_tab:
                 leaderboard = create_leaderboard_tab(studio)
             with gr.Tab("API & limits", id="api"):
-                create_api_tab(queue_size)
+                create_api_tab(studio, queue_size)
 
         def page_load():
             studio.wait_for_statuses(15)

@@ -19,20 +19,28 @@ cards_html, rouge_table, chart, results, notes = client.predict(
     api_name="/compare",
 )
 for model in results["models"]:
-    print(model["model"], model["summary"], model["rouge"], model["error"])
+    print(model["card"], model["model"], model["summary"], model["rouge"], model["error"])
+
+# vote: the comparison id, then a card letter (or a model name when not blind), "tie" or "bad"
+reveal = client.predict(comparison_id=results["comparison_id"], choice="B", api_name="/vote")
+print(reveal["model"], [(m["card"], m["model"]) for m in reveal["models"]])
+# blind=True hides model names, ROUGE, timings and prompts until the vote
+note, table, chart, board = client.predict(shot_mode="all", blind_only=False, api_name="/leaderboard")
 
 # a CSV/JSONL file with a `dialogue` column (optional `summary`, `id`, `topic`)
 status, per_model, rows, csv_file = client.predict(
     file=handle_file("dialogues.csv"), models=["longest-3"], api_name="/batch")
 ```
-Endpoints: `/compare`, `/load_example`, `/model_status`, `/batch`, `/benchmark`
-(see “Use via API” at the bottom of the page).
+Endpoints: `/compare`, `/vote`, `/leaderboard`, `/load_example`, `/model_status`, `/batch`,
+`/benchmark` (see “Use via API” at the bottom of the page).
 
 **Limits**: dialogue {max_chars:,} characters; uploads {max_mb} MB and {max_rows} dialogues;
 one request runs at a time and {queue} may wait — past that the app answers “busy, try again”.
+One vote per comparison, within {ttl:g} hours of it, and {per_hour} votes an hour per address.
 """
 
 
-def create_api_tab(queue_size: int) -> None:
+def create_api_tab(studio: core.Studio, queue_size: int) -> None:
     gr.Markdown(API_HELP.format(max_chars=core.MAX_DIALOGUE_CHARS, max_mb=core.MAX_UPLOAD_BYTES // 1024 // 1024,
-                                max_rows=core.MAX_BATCH_ROWS, queue=queue_size))
+                                max_rows=core.MAX_BATCH_ROWS, queue=queue_size, ttl=studio.votes.ttl / 3600,
+                                per_hour=studio.votes.per_hour))
