@@ -233,6 +233,8 @@ def leaderboard_note(board: Leaderboard) -> str:
     if not board.votes:
         lines.append("No votes yet: run a comparison on the Compare tab and pick the best summary.")
         return "\n\n".join(lines)
+    if board.fit_error:
+        lines.append(f"Note: {html.escape(board.fit_error)}.")
     lines.append("Strength: Bradley-Terry / Luce θ fitted to the best-of picks (`choix.ilsr_top1`), "
                  "log scale, mean 0; e^(θa−θb) is the odds that a beats b. 95% interval: bootstrap "
                  "over votes. Ties and “all bad” count as votes, not wins.")

@@ -61,6 +61,7 @@ class Leaderboard:
     all_bad: int
     standings: list[Standing]
     agreement: dict = field(default_factory=dict)
+    fit_error: str = ""  # why there are no strengths, when the fit failed
 
     def to_dict(self) -> dict:
         return {"filters": {"shot_mode": self.shot_mode, "blind_only": self.blind_only},
@@ -68,7 +69,7 @@ class Leaderboard:
                 "model": {"fit": "choix.ilsr_top1", "alpha": ALPHA, "bootstrap_rounds": BOOTSTRAP_ROUNDS,
                           "bootstrap_seed": BOOTSTRAP_SEED, "interval": 0.95},
                 "standings": [_rounded(asdict(s)) for s in self.standings],
-                "agreement": _rounded(self.agreement)}
+                "agreement": _rounded(self.agreement), "fit_error": self.fit_error}
 
 
 def select(ballots: Sequence[Ballot], shot_mode: str = "all", blind_only: bool = False) -> list[Ballot]:
@@ -95,7 +96,9 @@ def top1_data(ballots: Sequence[Ballot], models: Sequence[str]) -> list[tuple[in
 
 def fit_strengths(n_items: int, data: Sequence[tuple[int, list[int]]]) -> np.ndarray:
     import choix
-    return choix.ilsr_top1(n_items, data, alpha=ALPHA)
+    # More iterations than choix's default 100: a lopsided board converges slowly, and a fit that
+    # converges within 100 stops there, so it is the same fit.
+    return choix.ilsr_top1(n_items, data, alpha=ALPHA, max_iter=1000)
 
 
 def bootstrap_intervals(n_items: int, data: Sequence[tuple[int, list[int]]],
@@ -158,14 +161,19 @@ def compute(ballots: Sequence[Ballot], shot_mode: str = "all", blind_only: bool 
     best = [b for b in chosen if b.verdict == "best"]
     fitted = sorted({c.model for b in best for c in b.candidates})
     data = top1_data(best, fitted)
+    fit_error = ""
     if data:
-        strengths = fit_strengths(len(fitted), data)
-        low, high = bootstrap_intervals(len(fitted), data)
-        for i, name in enumerate(fitted):
-            row = standings[name]
-            row.strength = float(strengths[i])
-            if low is not None:
-                row.low, row.high = float(low[i]), float(high[i])
+        try:
+            strengths = fit_strengths(len(fitted), data)
+        except RuntimeError as err:  # ilsr did not converge: counts still shown, strengths not
+            strengths, fit_error = None, f"the strengths could not be fitted ({err})"
+        if strengths is not None:
+            low, high = bootstrap_intervals(len(fitted), data)
+            for i, name in enumerate(fitted):
+                row = standings[name]
+                row.strength = float(strengths[i])
+                if low is not None:
+                    row.low, row.high = float(low[i]), float(high[i])
 
     order = sorted(standings.values(), key=lambda r: (r.strength is None, -(r.strength or 0.0),
                                                      -(r.win_rate or 0.0), r.model))
@@ -173,7 +181,8 @@ def compute(ballots: Sequence[Ballot], shot_mode: str = "all", blind_only: bool 
     agreement["rank_correlation"] = _rank_correlation(order)
     return Leaderboard(shot_mode, blind_only, votes=len(chosen), best=len(best),
                        ties=sum(b.verdict == "tie" for b in chosen),
-                       all_bad=sum(b.verdict == "bad" for b in chosen), standings=order, agreement=agreement)
+                       all_bad=sum(b.verdict == "bad" for b in chosen), standings=order, agreement=agreement,
+                       fit_error=fit_error)
 
 
 def _rank_correlation(standings: Sequence[Standing]) -> dict:
