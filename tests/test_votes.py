@@ -12,7 +12,6 @@ import subprocess
 from pathlib import Path
 
 import choix
-import numpy as np
 import pytest
 
 from conftest import write_registry, write_release_folder
@@ -21,7 +20,7 @@ from summarizer.cli import main
 from summarizer.errors import UserError
 from summarizer.registry import Registry
 from summarizer.votes import ShownCard, VoteRefused, VoteStore, default_path, dialogue_digest
-from summarizer.votes import export, leaderboard
+from summarizer.votes import leaderboard
 from summarizer.votes.store import DEFAULT_VOTES_PER_HOUR, votes_per_hour
 
 ROOT = Path(__file__).resolve().parent.parent
