@@ -9,8 +9,7 @@ from pathlib import Path
 
 from .. import rouge
 from ..benchmarks_published import PUBLISHED_LABEL, published_rows
-from ..errors import UserError
-from .inputs import one_line
+from ..errors import UserError, one_line
 
 
 @dataclass

@@ -12,12 +12,12 @@ from typing import Iterator, Sequence
 
 from .. import rouge
 from ..data import Example
-from ..errors import UserError
+from ..errors import UserError, one_line
 from ..generation import DecodingSettings, Result, summarize
 from ..prompts import ShotSettings
 from ..votes import Ballot
 from ..votes.store import LABELS
-from .inputs import MAX_TOPIC_CHARS, clean_dialogue, decoding_settings, one_line, parse_references
+from .inputs import MAX_TOPIC_CHARS, clean_dialogue, decoding_settings, parse_references
 
 log = logging.getLogger(__name__)
 

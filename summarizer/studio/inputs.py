@@ -89,11 +89,6 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^\w.\-]+", "_", name)[:80] or "upload"
 
 
-def one_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return (text.splitlines()[0] if text else type(err).__name__)[:300]
-
-
 def shorten(text: str, limit: int) -> str:
     text = " ".join((text or "").split())
     return text if len(text) <= limit else text[: limit - 1] + "…"

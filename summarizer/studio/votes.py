@@ -10,14 +10,14 @@ from __future__ import annotations
 import logging
 import sqlite3
 
-from ..errors import UserError
+from ..errors import UserError, one_line
 from ..generation import DecodingSettings
 from ..prompts import ShotSettings
 from ..votes import Ballot, ShownCard, VoteStore, dialogue_digest
 from ..votes.leaderboard import Leaderboard, compute
 from ..votes.sync import VoteSync, start_from_env
 from .compare import CompareView
-from .inputs import clean_dialogue, one_line, shot_mode
+from .inputs import clean_dialogue, shot_mode
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from ..errors import UserError
+from ..errors import UserError, one_line
 
 VOTES_DB_ENV = "STUDIO_VOTES_DB"
 VOTES_PER_HOUR_ENV = "STUDIO_VOTES_PER_HOUR"
@@ -198,7 +198,7 @@ class VoteStore:
                     db.execute("INSERT OR IGNORE INTO meta VALUES ('client_key', ?)", (secrets.token_hex(32),))
                 self._client_key = db.execute("SELECT value FROM meta WHERE key = 'client_key'").fetchone()[0]
         except (sqlite3.Error, OSError) as err:
-            raise UserError(f"votes database {self.path}: {_one_line(err)}") from None
+            raise UserError(f"votes database {self.path}: {one_line(err)}") from None
 
     @classmethod
     def open_existing(cls, path: str | os.PathLike | None = None) -> "VoteStore":
@@ -379,8 +379,3 @@ def _shown(row, cards: list[ShownCard]) -> Shown:
     return Shown(id=row[0], created=row[1], expires=row[2], blind=bool(row[3]), shot_mode=row[4],
                  settings=json.loads(row[5]), dialogue_sha256=row[6], has_reference=bool(row[7]),
                  cards=tuple(cards))
-
-
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return (text.splitlines()[0] if text else type(err).__name__)[:300]

@@ -17,7 +17,8 @@ from pathlib import Path
 from huggingface_hub import CommitScheduler, HfApi
 
 from . import export
-from .store import VoteStore, _one_line
+from ..errors import one_line
+from .store import VoteStore
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class _ExportScheduler(CommitScheduler):
             self._sync.state, self._sync.last_error = "pushed", None
             return result
         except Exception as err:
-            self._sync.state, self._sync.last_error = "retrying", _one_line(err)
+            self._sync.state, self._sync.last_error = "retrying", one_line(err)
             raise
 
 
@@ -84,7 +85,7 @@ class VoteSync:
                 log.info("votes: pushing to the hub dataset %s every %g minutes", self.repo_id, self.every)
                 return
             except Exception as err:  # offline, no token, hub down: the votes stay local meanwhile
-                self.state, self.last_error = "retrying", _one_line(err)
+                self.state, self.last_error = "retrying", one_line(err)
                 log.warning("votes: no copy on the hub yet (%s); votes are kept locally, retrying in %g min",
                             self.last_error, self.every)
                 self._stop.wait(self.every * 60)
