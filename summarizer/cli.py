@@ -1,4 +1,4 @@
-"""`python -m summarizer summarize | evaluate | score | models`.
+"""`python -m summarizer summarize | evaluate | score | models | votes`.
 
 Every command is a thin layer over the package: argument parsing in, one library call, output.
 User errors print one line (`error: ...`) and exit with status 2.
@@ -120,7 +120,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     _add_registry(p)
     p.set_defaults(run=cmd_models)
+
+    _add_votes(commands)
     return parser
+
+
+def _add_votes(commands) -> None:
+    from .votes.export import FORMATS
+    from .votes.leaderboard import SHOT_FILTERS
+    from .votes.store import VOTES_DB_ENV
+
+    p = commands.add_parser("votes", help="people's votes from the app: the leaderboard, or an export",
+                            description="The votes cast in the app's Compare tab, read from its SQLite database.")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    db_help = f"the votes database (default: ${VOTES_DB_ENV} or data/votes.sqlite3, as the app)"
+
+    a = actions.add_parser("stats", help="the leaderboard, as the app's Leaderboard tab shows it",
+                           description="Per model: votes, wins, win rate, Bradley-Terry / Luce strength with "
+                                       "a 95% bootstrap interval, mean ROUGE; and how often people and ROUGE agree.")
+    a.add_argument("--db", help=db_help)
+    a.add_argument("--shots", choices=SHOT_FILTERS, default="all", help="only votes on this shot mode (default all)")
+    a.add_argument("--blind-only", action="store_true", help="only votes cast blind")
+    a.add_argument("--json", action="store_true", help="print the leaderboard as JSON")
+    a.set_defaults(run=cmd_votes_stats)
+
+    a = actions.add_parser("export", help="every vote with the comparison it was cast on",
+                           description="JSONL: one vote a line, its cards nested. CSV: one row per card shown. "
+                                       "Hashed client addresses are never exported; dialogues only when shared.")
+    a.add_argument("--db", help=db_help)
+    a.add_argument("--format", choices=FORMATS, default="jsonl", help="default jsonl")
+    a.add_argument("--output", help="write to this file (default: standard output)")
+    a.set_defaults(run=cmd_votes_export)
 
 
 def _read_dialogue(args) -> str:
@@ -254,6 +284,48 @@ def cmd_models(args) -> int:
         if spec.base:
             where += f" on {spec.base}"
         print(f"{s.name.ljust(width)}  {s.kind:13s}  {s.state:7s}  {where}" + (f"\n{'':{width}}  -> {s.reason}" if s.reason else ""))
+    return 0
+
+
+def cmd_votes_stats(args) -> int:
+    from .evaluation import format_table
+    from .votes import VoteStore
+    from .votes.leaderboard import compute
+
+    board = compute(VoteStore.open_existing(args.db).ballots(), args.shots, args.blind_only)
+    if args.json:
+        print(json.dumps(board.to_dict(), indent=2))
+        return 0
+    shown = lambda value: "" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+    columns = ["model", "votes", "wins", "ties", "all_bad", "win_rate", "strength", "low", "high",
+               "mean_rouge1", "mean_rougeL"]
+    rows = [{c: shown(row[c]) for c in columns} for row in board.to_dict()["standings"]]
+    print(f"{board.votes} vote(s): {board.best} best-of, {board.ties} all equally good, {board.all_bad} all bad"
+          f" (shots: {args.shots}{', blind only' if args.blind_only else ''})")
+    if rows:
+        print(format_table(rows, columns))
+    for metric, label in (("rouge1", "ROUGE-1"), ("rougeL", "ROUGE-L")):
+        entry = board.agreement[metric]
+        if entry["votes"]:
+            print(f"people's pick had the highest {label}: {entry['agree']}/{entry['votes']} "
+                  f"({entry['rate']:.0%}; random pick {entry['chance']:.0%})")
+    return 0
+
+
+def cmd_votes_export(args) -> int:
+    from .votes import VoteStore
+    from .votes.export import write
+
+    ballots = VoteStore.open_existing(args.db).ballots()
+    if not args.output:
+        write(ballots, sys.stdout, args.format)
+        return 0
+    try:
+        with open(args.output, "w", encoding="utf-8", newline="") as handle:
+            write(ballots, handle, args.format)
+    except OSError as err:
+        raise UserError(f"cannot write {args.output}: {err.strerror}") from None
+    print(f"wrote {len(ballots)} vote(s) to {args.output}", file=sys.stderr)
     return 0
 
 

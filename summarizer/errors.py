@@ -15,3 +15,9 @@ class RegistryError(UserError):
 
 class ModelLoadError(UserError):
     """A registry model that cannot be loaded (offline, missing folder, corrupt or unsafe file)."""
+
+
+def one_line(err: BaseException) -> str:
+    """An exception as one short line: what a user sees instead of a traceback."""
+    text = str(err).strip()
+    return (text.splitlines()[0] if text else type(err).__name__)[:300]

@@ -19,6 +19,14 @@ PLACES = ["the bank", "the library", "the station", "the park", "the office"]
 TOPICS = ["shopping", "travel", "work"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def votes_outside_the_checkout(tmp_path_factory):
+    """Every Studio a test builds without its own vote store writes to a temporary database."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STUDIO_VOTES_DB", str(tmp_path_factory.mktemp("votes") / "votes.sqlite3"))
+        yield
+
+
 def synthetic_pair(rng: random.Random, index: int) -> dict:
     """A short dialogue in DialogSum's format with a templated summary (our own text)."""
     name, item, place = rng.choice(NAMES), rng.choice(ITEMS), rng.choice(PLACES)

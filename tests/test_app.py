@@ -145,6 +145,37 @@ def test_broken_model_shows_its_reason_while_others_work(studio):
     assert labels["longest-3"] == "longest-3 · ready"
 
 
+def test_models_that_cannot_load_are_not_preselected(setup, tiny_models, tmp_path):
+    registry = tmp_path / "models.toml"
+    registry.write_text(f"""
+[models.original]
+kind = "seq2seq"
+path = "/nonexistent/flan-t5-base"
+
+[models.instruct]
+kind = "seq2seq"
+path = "{tiny_models['instruct']}"
+
+[models.peft-lora]
+kind = "lora"
+path = "{tiny_models['lora']}"
+base = "{tiny_models['base']}"
+
+[models.longest-3]
+kind = "extractive"
+""", encoding="utf-8")
+    studio = core.Studio(Registry.from_file(registry), data_source=str(setup["data"]))
+    assert studio.default_models() == ["original", "peft-lora", "longest-3"]  # not checked yet
+    studio.refresh_statuses()
+    assert studio.default_models() == ["peft-lora", "longest-3"]
+    registry.write_text(registry.read_text(encoding="utf-8").replace(str(tiny_models["lora"]), "/nonexistent/lora")
+                        .replace('kind = "extractive"', 'kind = "seq2seq"\npath = "/nonexistent/x"'),
+                        encoding="utf-8")
+    studio = core.Studio(Registry.from_file(registry), data_source=str(setup["data"]))
+    studio.refresh_statuses()
+    assert studio.default_models() == ["instruct"]  # no preferred model can run: the ones that can
+
+
 def test_few_shot_uses_train_examples_and_reports_dropped_shots(studio):
     shots = core.shot_settings("few-shot", 3, "topic")
     view = final(studio, models=["original", "longest-3"], shots=shots, topic="travel")
@@ -317,11 +348,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(registry: Path, data: Path, results: Path | None = None, **build):
+def running_app(registry: Path, data: Path, results: Path | None = None, votes: Path | None = None, **build):
     """Build the Blocks from app.py with the environment pointing at test files, serve, close."""
-    saved = {k: os.environ.get(k) for k in ("SUMMARIZER_REGISTRY", "DIALOGSUM_PATH", "STUDIO_RESULTS")}
+    saved = {k: os.environ.get(k) for k in ("SUMMARIZER_REGISTRY", "DIALOGSUM_PATH", "STUDIO_RESULTS",
+                                            "STUDIO_VOTES_DB")}
     os.environ.update(SUMMARIZER_REGISTRY=str(registry), DIALOGSUM_PATH=str(data),
-                      STUDIO_RESULTS=str(results or data / "no-results.json"))
+                      STUDIO_RESULTS=str(results or data / "no-results.json"),
+                      STUDIO_VOTES_DB=str(votes or os.environ["STUDIO_VOTES_DB"]))
     import app
 
     demo = None

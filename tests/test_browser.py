@@ -1,4 +1,5 @@
-"""DialogSum Studio in headless Chromium: paste, choose few-shot, run, see three cards and the chart.
+"""DialogSum Studio in headless Chromium: paste, choose few-shot, run, see three cards and the chart;
+vote blind, see the names revealed and the leaderboard.
 
 Drives Debian's chromium through Playwright (Playwright's own browser download is not needed) and
 saves assets/screenshot.png, the picture README shows.
@@ -32,8 +33,16 @@ def browser_server(tmp_path_factory, tiny_models):
     root = tmp_path_factory.mktemp("browser")
     registry = add_broken_model(write_registry(root / "models.toml", tiny_models))
     data = write_release_folder(root / "dialogsum")
-    with running_app(registry, data) as (demo, url):
+    with running_app(registry, data, votes=root / "votes.sqlite3") as (demo, url):
         yield url
+
+
+def names_shown(page) -> None:
+    """Blind is on when the page has loaded; these tests look at the named cards."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#blind input")).to_be_checked(timeout=15_000)
+    page.locator("#blind input").uncheck()
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
@@ -49,6 +58,7 @@ def test_compare_in_the_browser(browser_server):
             expect(page.locator("#models")).to_contain_text("broken · unavailable", timeout=30_000)
             expect(page.locator("#models")).to_contain_text("longest-3 · ready")
 
+            names_shown(page)
             page.locator("#dialogue textarea").fill(DIALOGUE)
             page.locator("#reference textarea").fill(REFERENCE)
             page.locator("#shot-mode").get_by_text("few-shot", exact=True).click()
@@ -90,6 +100,7 @@ def test_script_in_a_dialogue_is_shown_not_run(browser_server):
             dialogs = []
             page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
             page.goto(browser_server)
+            names_shown(page)
             page.locator("#dialogue textarea").fill(
                 "#Person1#: <img src=x onerror=alert(1)> look at this picture please\n"
                 "#Person2#: <script>alert(2)</script> that is a very nice picture indeed")
@@ -101,6 +112,57 @@ def test_script_in_a_dialogue_is_shown_not_run(browser_server):
             expect(card.locator(".ds-summary")).to_contain_text("<script>alert(2)</script>")
             assert card.locator("img").count() == 0 and card.locator("script").count() == 0
             page.wait_for_timeout(500)
+            assert dialogs == []
+        finally:
+            browser.close()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_blind_vote_reveals_the_names_and_reaches_the_leaderboard(browser_server, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    models = ["original", "peft-lora", "longest-3"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            dialogs = []
+            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+            page.goto(browser_server)
+            expect(page.locator("#blind input")).to_be_checked(timeout=15_000)  # blind by default
+            page.locator("#dialogue textarea").fill(DIALOGUE)
+            page.locator("#reference textarea").fill(REFERENCE)
+            page.locator("#run").click()
+
+            cards = page.locator("#cards .ds-card")
+            expect(page.locator('#cards .ds-card[data-state="done"]')).to_have_count(3, timeout=60_000)
+            assert page.locator("#cards .ds-card[data-model]").count() == 0
+            assert [cards.nth(i).get_attribute("data-card") for i in range(3)] == ["A", "B", "C"]
+            hidden = page.locator("#cards").inner_text() + page.locator("#notes").inner_text()
+            assert not [name for name in models if name in hidden], hidden
+            assert "ROUGE-1" not in hidden and "Prompt sent" not in hidden
+            expect(page.locator("#rouge-table")).not_to_contain_text("peft-lora")
+
+            expect(page.locator("#vote-panel")).to_be_visible(timeout=15_000)
+            page.locator("#vote-choice").get_by_text("B", exact=True).click()
+            page.locator("#vote").click()
+            expect(page.locator("#vote-status")).to_contain_text("Vote stored", timeout=15_000)
+            expect(page.locator("#cards .ds-card[data-model]")).to_have_count(3)
+            picked = page.locator('#cards .ds-card[data-picked="true"]')
+            expect(picked).to_have_count(1)
+            assert picked.get_attribute("data-card") == "B"
+            winner = picked.get_attribute("data-model")
+            assert winner in models
+            expect(picked).to_contain_text(winner)
+            expect(page.locator("#vote-status")).to_contain_text(f"B: {winner}")
+            expect(page.locator("#rouge-table")).to_contain_text("peft-lora")
+            expect(page.locator("#vote")).to_be_disabled()
+
+            page.get_by_role("tab", name="Leaderboard").click()
+            expect(page.locator("#board-note")).to_contain_text("1 vote(s)", timeout=15_000)
+            expect(page.locator("#board-table")).to_contain_text(winner)
+            expect(page.locator("#board-chart img")).to_be_visible(timeout=15_000)
+            page.screenshot(path=str(tmp_path / "leaderboard.png"), full_page=True)
             assert dialogs == []
         finally:
             browser.close()

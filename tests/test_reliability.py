@@ -116,11 +116,11 @@ def make_studio(lab) -> core.Studio:
 
 
 @contextlib.contextmanager
-def serving(studio: core.Studio, **launch):
+def serving(studio: core.Studio, queue_size: int | None = None, **launch):
     """app.py's Blocks around `studio`, served on 127.0.0.1 (unless `launch` says otherwise)."""
     import app
 
-    demo = app.build_app(studio)
+    demo = app.build_app(studio) if queue_size is None else app.build_app(studio, queue_size=queue_size)
     try:
         port = free_port()
         launch.setdefault("server_name", "127.0.0.1")
@@ -239,7 +239,7 @@ def test_lone_surrogates_over_raw_http_get_a_summary(served, client):
     event, data = raw_call(served["url"], "compare",
                            ["#Person1#: broken \ud800 text \udfff here\n#Person2#: fine", "", "",
                             ["original", "longest-3"], "zero-shot", 2, "random", "", 8, 1, False, 1.0,
-                            1.0, 0, 512])
+                            1.0, 0, 512, False])
     assert event == "complete", data
     results = json.loads(data)[3]
     assert all(m["error"] is None for m in results["models"]), results
@@ -382,8 +382,8 @@ def test_pickle_checkpoints_are_refused_on_the_card_and_never_unpickled(lab, cli
 
 
 def test_no_trust_remote_code_true_in_project_source():
-    sources = [ROOT / "app.py", *(ROOT / "summarizer").rglob("*.py"), *(ROOT / "training").rglob("*.py"),
-               *(ROOT / "benchmarks").rglob("*.py")]
+    sources = [ROOT / "app.py", *(ROOT / "summarizer").rglob("*.py"), *(ROOT / "webui").rglob("*.py"),
+               *(ROOT / "training").rglob("*.py"), *(ROOT / "benchmarks").rglob("*.py")]
     offenders = [str(p.relative_to(ROOT)) for p in sources
                  if re.search(r"trust_remote_code\s*=\s*True", p.read_text(encoding="utf-8"))]
     assert sources and not offenders

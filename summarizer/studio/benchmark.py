@@ -1,0 +1,77 @@
+"""Dataset-level ROUGE from an `evaluate --output` file, beside the course's published figures."""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import rouge
+from ..benchmarks_published import PUBLISHED_LABEL, published_rows
+from ..errors import UserError, one_line
+
+
+@dataclass
+class BenchmarkView:
+    rows: list[dict]
+    note: str
+    results_path: Path | None
+
+
+class BenchmarkMixin:
+    """Needs `self.results_path` (Studio)."""
+
+    def benchmark(self) -> BenchmarkView:
+        """Dataset-level ROUGE from the server's results file, with the course's published rows.
+
+        The file is chosen by the server's configuration ($STUDIO_RESULTS or assets/results.json);
+        nothing a user sends can change which file is read.
+        """
+        rows: list[dict] = []
+        path = self.results_path
+        if not path.is_file():
+            note = (f"No results file on this server yet ({html.escape(path.name)}). Write one with "
+                    "`python -m summarizer evaluate --models original,instruct,peft-lora --split test "
+                    "--output runs/results.json` and set $STUDIO_RESULTS to it (to publish it in "
+                    "assets/results.json keep only its settings and aggregate: its rows quote DialogSum). "
+                    "Below: the course's published figures only.")
+        else:
+            try:
+                rows = read_results(path)
+                settings = json.loads(path.read_text(encoding="utf-8")).get("settings", {})
+                n = settings.get("n_examples")
+                note = (f"Results from `{html.escape(path.name)}`: {len(rows)} model/shot row(s) on "
+                        f"{n if n is not None else 'an unknown number of'} dialogue(s) "
+                        f"(reference: {html.escape(str(settings.get('reference', 'all')))}). Rows labelled "
+                        f"“{PUBLISHED_LABEL}” are the course's figures, shown for reference; they were not "
+                        "produced by this project and may use different settings and dialogues.")
+            except UserError as err:
+                note = f"The results file could not be read: {html.escape(str(err))}"
+        for row in published_rows():
+            rows.append({**row, "n": None})
+        return BenchmarkView(rows, note, path if path.is_file() else None)
+
+
+def read_results(path: Path) -> list[dict]:
+    """Aggregate rows of an `evaluate --output x.json` file, labelled as this project's."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UserError(f"{path.name}: not a readable JSON file ({one_line(err)})") from None
+    aggregate = document.get("aggregate") if isinstance(document, dict) else None
+    if not isinstance(aggregate, list):
+        raise UserError(f"{path.name}: no 'aggregate' list (write it with `python -m summarizer evaluate --output`)")
+    rows = []
+    for entry in aggregate:
+        if not isinstance(entry, dict) or "model" not in entry:
+            continue
+        rows.append({"source": "this project (evaluate)", "model": str(entry["model"]),
+                     "description": f"{entry.get('shots', 0)}-shot", "shots": entry.get("shots", 0),
+                     **{m: _number(entry.get(m)) if entry.get("n") else None for m in rouge.METRICS},
+                     "n": entry.get("n")})
+    return rows
+
+
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) else None

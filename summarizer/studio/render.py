@@ -1,0 +1,284 @@
+"""Rendering for the web UI: HTML (every piece of user or model text escaped), tables and figures."""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Sequence
+
+from .. import rouge
+from ..benchmarks_published import PUBLISHED_LABEL
+from .batch import BatchOutput
+from .benchmark import BenchmarkView
+from ..votes.leaderboard import Leaderboard
+from .compare import HIDDEN_ERROR, Card, CompareView
+
+METRIC_LABELS = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "rougeLsum": "ROUGE-Lsum"}
+
+
+def highlight_shared(text: str, shared: set[str]) -> str:
+    """Escaped HTML of `text` with the words it shares with the reference in <mark>.
+
+    Words are matched as ROUGE tokenizes them (lower-case runs of letters and digits).
+    """
+    parts, position = [], 0
+    for match in re.finditer(r"[A-Za-z0-9]+", text):
+        parts.append(html.escape(text[position:match.start()]))
+        word = match.group(0)
+        escaped = html.escape(word)
+        parts.append(f"<mark>{escaped}</mark>" if word.lower() in shared else escaped)
+        position = match.end()
+    parts.append(html.escape(text[position:]))
+    return "".join(parts)
+
+
+_STATE_LABELS = {"waiting": "waiting", "running": "generating…", "done": "done", "error": "could not run"}
+
+
+def render_cards(view: CompareView) -> str:
+    """The comparison as side-by-side cards; every piece of text in it is escaped.
+
+    Before a blind comparison's vote a card shows its letter, state and summary only: no model
+    name or kind, no scores or highlights, no timings or token counts, no prompt, no error reason.
+    """
+    if not view.cards:
+        return ""
+    e = html.escape
+    hidden = not view.revealed
+    picked = view.ballot.winner_label if view.ballot is not None else None
+    cards = []
+    for card in view.cards:
+        body = []
+        if hidden:
+            name = f'<span class="ds-model">Summary {e(card.label)}</span>'
+        else:
+            name = (f'<span class="ds-label">{e(card.label)}</span><span class="ds-model">{e(card.model)}</span>'
+                    f'<span class="ds-kind">{e(card.kind)}</span>')
+            if card.label == picked:
+                name += '<span class="ds-pick">★ the pick</span>'
+        header = (f'<div class="ds-card-head">{name}<span class="ds-state ds-{e(card.state)}">'
+                  f'{e(_STATE_LABELS.get(card.state, card.state))}</span></div>')
+        if card.state == "error":
+            reason = HIDDEN_ERROR if hidden else (card.error or "unknown error")
+            body.append(f'<div class="ds-error" role="alert">⚠ {e(reason)}</div>')
+        elif card.state == "done":
+            if card.scores is not None and not hidden:
+                summary_html = highlight_shared(card.text, card.shared)
+            else:
+                summary_html = e(card.text)
+            body.append(f'<div class="ds-summary">{summary_html or "<em>(empty summary)</em>"}</div>')
+        else:
+            placeholder = "<em>waiting for its turn…</em>" if card.state == "waiting" else "<em>loading…</em>"
+            body.append(f'<div class="ds-summary ds-streaming">{e(card.text) if card.text else placeholder}</div>')
+        if not hidden:
+            body += _card_details(card)
+        identity = f'data-card="{e(card.label)}"' + ("" if hidden else f' data-model="{e(card.model)}"')
+        pick = ' data-picked="true"' if card.label == picked else ""
+        cards.append(f'<div class="ds-card" {identity}{pick} data-state="{e(card.state)}">'
+                     f'{header}{"".join(body)}</div>')
+    return f'<div class="ds-cards">{"".join(cards)}</div>'
+
+
+def _card_details(card: Card) -> list[str]:
+    """Timings, token counts, ROUGE and the prompt of a finished card."""
+    e = html.escape
+    result = card.result
+    if result is None or result.error:
+        return []
+    body = []
+    stats = [f"latency {result.seconds:.2f} s"]
+    if card.wall_seconds - result.seconds > 0.5:
+        stats.append(f"{card.wall_seconds:.1f} s with loading")
+    unit = "words" if card.kind == "extractive" else "tokens"
+    stats.append(f"{result.input_tokens} {unit} in · {result.output_tokens} out")
+    body.append(f'<div class="ds-stats">{e(" · ".join(stats))}</div>')
+    if card.scores is not None:
+        cells = "".join(f"<span>{e(METRIC_LABELS[m])} <b>{card.scores[m]:.3f}</b></span>"
+                        for m in rouge.METRICS)
+        body.append(f'<div class="ds-rouge">{cells}</div>')
+        if card.shared:
+            body.append('<div class="ds-note">highlighted: words shared with the reference</div>')
+    else:
+        body.append('<div class="ds-note">ROUGE: not computed (no reference)</div>')
+    prompt = result.prompt
+    if prompt is not None:
+        for notice in prompt.notices:
+            body.append(f'<div class="ds-notice">⚠ {e(notice)}</div>')
+        shots = f", shots: {', '.join(prompt.shot_ids)}" if prompt.shot_ids else ", zero-shot"
+        body.append(f'<details class="ds-prompt"><summary>Prompt sent ({prompt.n_tokens} '
+                    f'{unit}{e(shots)})</summary><pre>{e(prompt.text)}</pre></details>')
+    return body
+
+
+def render_notes(view: CompareView) -> str:
+    """Markdown for the notes above the cards (escaped: it may quote user text)."""
+    lines = [f"**Note:** {html.escape(n)}" for n in view.notes]
+    name = (lambda c: c.model) if view.revealed else (lambda c: c.label)
+    if view.done:
+        failed = [name(c) for c in view.cards if c.state == "error"]
+        ok = len(view.cards) - len(failed)
+        lines.insert(0, f"✓ {ok} of {len(view.cards)} model(s) finished"
+                        + (f"; could not run: {html.escape(', '.join(failed))}" if failed else "."))
+    else:
+        running = [name(c) for c in view.cards if c.state == "running"]
+        lines.insert(0, "Running " + html.escape(", ".join(running)) + "…" if running else "Starting…")
+    return "\n\n".join(lines)
+
+
+def rouge_table(view: CompareView):
+    """ROUGE per model as a DataFrame (empty, with the same columns, without a reference or
+    before a blind comparison's vote)."""
+    import pandas as pd
+
+    columns = ["model", *(METRIC_LABELS[m] for m in rouge.METRICS), "latency (s)"]
+    rows = []
+    for card in view.cards if view.revealed else []:
+        if card.scores is None:
+            continue
+        rows.append([card.model, *(round(card.scores[m], 4) for m in rouge.METRICS),
+                     round(card.result.seconds, 3)])
+    return pd.DataFrame(rows, columns=columns)
+
+
+def rouge_figure(rows: Sequence[dict], title: str, label_key: str = "model", hatch_key: str | None = None):
+    """Grouped bars: one group per row (model), one bar per ROUGE metric. None when no rows."""
+    rows = [r for r in rows if any(r.get(m) is not None for m in rouge.METRICS)]
+    if not rows:
+        return None
+    from matplotlib.figure import Figure
+
+    width = max(6.0, 1.3 * len(rows) + 2.5)
+    figure = Figure(figsize=(min(width, 16.0), 3.8), dpi=100, layout="constrained")
+    axes = figure.add_subplot()
+    colors = ["#4C72B0", "#55A868", "#C44E52", "#8172B2"]
+    bar = 0.8 / len(rouge.METRICS)
+    for j, metric in enumerate(rouge.METRICS):
+        xs = [i + (j - 1.5) * bar for i in range(len(rows))]
+        heights = [r.get(metric) or 0.0 for r in rows]
+        hatches = ["//" if hatch_key and r.get(hatch_key) else "" for r in rows]
+        bars = axes.bar(xs, heights, width=bar, color=colors[j], label=METRIC_LABELS[metric])
+        for rectangle, hatch in zip(bars, hatches):
+            rectangle.set_hatch(hatch)
+            rectangle.set_edgecolor("white" if hatch else colors[j])
+    axes.set_xticks(range(len(rows)), [str(r[label_key]) for r in rows], fontsize=9)
+    axes.set_ylabel("F-measure")
+    top = max(r.get(m) or 0.0 for r in rows for m in rouge.METRICS)
+    axes.set_ylim(0, min(1.0, max(0.1, top * 1.25)))
+    axes.set_title(title, fontsize=11)
+    from matplotlib.patches import Patch
+    handles = [Patch(facecolor=colors[j], label=METRIC_LABELS[m]) for j, m in enumerate(rouge.METRICS)]
+    if hatch_key and any(r.get(hatch_key) for r in rows):
+        handles.append(Patch(facecolor="#999999", hatch="//", edgecolor="white", label="published"))
+    axes.legend(handles=handles, ncols=len(handles), fontsize=8, loc="upper left", frameon=False)
+    axes.grid(axis="y", alpha=0.3)
+    axes.spines[["top", "right"]].set_visible(False)
+    return figure
+
+
+def compare_figure(view: CompareView):
+    if not view.revealed:
+        return None
+    rows = [{"model": c.model, **c.scores} for c in view.cards if c.scores is not None]
+    return rouge_figure(rows, "ROUGE vs the reference, by model")
+
+
+def benchmark_table(view: BenchmarkView):
+    import pandas as pd
+
+    columns = ["source", "model", "setting", *(METRIC_LABELS[m] for m in rouge.METRICS), "n"]
+    rows = [[r["source"], r["model"], r["description"],
+             *(None if r.get(m) is None else round(r[m], 4) for m in rouge.METRICS), r.get("n")]
+            for r in view.rows]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def benchmark_figure(view: BenchmarkView):
+    rows = []
+    for r in view.rows:
+        published = r["source"] == PUBLISHED_LABEL
+        label = f"{r['model']}\n(course, published)" if published else f"{r['model']}\n({r['description']}, ours)"
+        rows.append({**r, "label": label, "published": published})
+    return rouge_figure(rows, "Dataset-level ROUGE (hatched: course lab, published)", label_key="label",
+                        hatch_key="published")
+
+
+def batch_tables(output: BatchOutput):
+    import pandas as pd
+
+    return pd.DataFrame(output.summary), pd.DataFrame(output.rows)
+
+
+# --- leaderboard ---------------------------------------------------------------------------------
+
+
+def leaderboard_table(board: Leaderboard):
+    """Per model: votes, wins, win rate, strength with its 95% interval, mean ROUGE beside it."""
+    import pandas as pd
+
+    columns = ["rank", "model", "votes", "wins", "ties", "all bad", "win rate", "strength", "95% low",
+               "95% high", "mean ROUGE-1", "mean ROUGE-L", "scored"]
+    rows = [[i + 1 if s.strength is not None else None, s.model, s.votes, s.wins, s.ties, s.all_bad,
+             _r(s.win_rate), _r(s.strength), _r(s.low), _r(s.high), _r(s.mean_rouge1), _r(s.mean_rougeL), s.scored]
+            for i, s in enumerate(board.standings)]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def leaderboard_note(board: Leaderboard) -> str:
+    """Markdown: what the board counts, and where ROUGE and people agree."""
+    filters = [] if board.shot_mode == "all" else [board.shot_mode]
+    if board.blind_only:
+        filters.append("blind votes only")
+    lines = [f"**{board.votes} vote(s)**{' (' + ', '.join(filters) + ')' if filters else ''}: "
+             f"{board.best} best-of picks, {board.ties} “all equally good”, {board.all_bad} “all bad”."]
+    if not board.votes:
+        lines.append("No votes yet: run a comparison on the Compare tab and pick the best summary.")
+        return "\n\n".join(lines)
+    if board.fit_error:
+        lines.append(f"Note: {html.escape(board.fit_error)}.")
+    lines.append("Strength: Bradley-Terry / Luce θ fitted to the best-of picks (`choix.ilsr_top1`), "
+                 "log scale, mean 0; e^(θa−θb) is the odds that a beats b. 95% interval: bootstrap "
+                 "over votes. Ties and “all bad” count as votes, not wins.")
+    agreement = board.agreement
+    first = agreement.get("rouge1", {})
+    if first.get("votes"):
+        parts = [f"{METRIC_LABELS[m]} {agreement[m]['agree']}/{agreement[m]['votes']} "
+                 f"({agreement[m]['rate']:.0%}; a random pick: {agreement[m]['chance']:.0%})"
+                 for m in ("rouge1", "rougeL")]
+        lines.append("**ROUGE vs people**: on the best-of votes with a reference, the people's pick also "
+                     "had the highest " + " · ".join(parts) + ".")
+        tau = agreement.get("rank_correlation", {}).get("kendall_tau")
+        if tau is not None:
+            lines.append(f"Order of the models by strength vs by mean ROUGE-L: Kendall's τ = {tau:.2f} "
+                         f"over {agreement['rank_correlation']['models']} models (1: same order, −1: reversed).")
+    else:
+        lines.append("**ROUGE vs people**: no best-of vote on a comparison with a reference yet.")
+    return "\n\n".join(lines)
+
+
+def leaderboard_figure(board: Leaderboard):
+    """Strength with its 95% interval per model (strongest on top). None before any best-of pick."""
+    rows = [s for s in board.standings if s.strength is not None]
+    if not rows:
+        return None
+    from matplotlib.figure import Figure
+
+    rows = rows[::-1]
+    figure = Figure(figsize=(7.5, 0.55 * len(rows) + 1.4), dpi=100, layout="constrained")
+    axes = figure.add_subplot()
+    ys = range(len(rows))
+    strengths = [s.strength for s in rows]
+    errors = [[s.strength - (s.low if s.low is not None else s.strength) for s in rows],
+              [(s.high if s.high is not None else s.strength) - s.strength for s in rows]]
+    axes.barh(ys, strengths, color="#4C72B0", height=0.55)
+    axes.errorbar(strengths, ys, xerr=errors, fmt="none", ecolor="#222", capsize=4, linewidth=1)
+    axes.set_yticks(list(ys), [f"{s.model} ({s.wins}/{s.votes})" for s in rows], fontsize=9)
+    axes.axvline(0, color="#888", linewidth=0.8)
+    axes.set_xlabel("strength θ (log scale, mean 0) with 95% bootstrap interval")
+    axes.set_title("People's choice: Bradley-Terry / Luce strength (wins/votes)", fontsize=11)
+    axes.grid(axis="x", alpha=0.3)
+    axes.spines[["top", "right"]].set_visible(False)
+    return figure
+
+
+def _r(value, digits: int = 4):
+    return None if value is None else round(value, digits)

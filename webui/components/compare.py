@@ -1,0 +1,129 @@
+"""The Compare tab: a dialogue (pasted or a DialogSum example), models, prompt and decoding
+settings; one card per model as the summaries stream in, the vote, a ROUGE table and chart."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from summarizer import studio as core
+from summarizer.prompts import DEFAULT_MAX_PROMPT_TOKENS, MAX_SHOTS, SHOT_STRATEGIES
+
+from ..common import LIGHT, shown_to_user
+from .vote import create_vote_panel
+
+
+def create_compare_tab(studio: core.Studio) -> dict:
+    def model_status():
+        """Each registry model's status (ready / loaded / error with the reason)."""
+        studio.refresh_statuses()
+        return gr.CheckboxGroup(choices=studio.model_choices()), studio.status_table()
+
+    def load_example(split: str = "validation", how: str = "random", index: float | None = -1):
+        """A DialogSum dialogue with its reference(s) and topic: how = random | next | index."""
+        with shown_to_user():
+            picked = studio.pick_example(split, how, index)
+        return picked.dialogue, picked.reference, picked.topic, picked.index, picked.info
+
+    def compare(dialogue: str, reference: str = "", topic: str = "",
+                models: list[str] | None = None, shot_mode: str = "zero-shot", n_shots: float = 2,
+                shot_strategy: str = "random", shot_ids: str = "", max_new_tokens: float = 100,
+                num_beams: float = 1, do_sample: bool = False, temperature: float = 1.0,
+                top_p: float = 1.0, seed: float = 0, max_prompt_tokens: float = DEFAULT_MAX_PROMPT_TOKENS,
+                blind: bool = False):
+        """Summaries of one dialogue by each chosen model, streamed, with ROUGE vs the reference.
+
+        The results carry a `comparison_id` for /vote. `blind` shuffles the cards and keeps model
+        names, ROUGE, timings and prompts out of every output until the vote.
+        """
+        with shown_to_user():
+            shots = core.shot_settings(shot_mode, n_shots, shot_strategy, shot_ids)
+            decoding = core.decoding_settings(max_new_tokens, num_beams, do_sample, temperature,
+                                              top_p, seed, max_prompt_tokens)
+            for view in studio.compare(dialogue, reference, models or [], shots, decoding, topic,
+                                       blind=bool(blind)):
+                if not view.done:  # no comparison to vote on while one is running
+                    yield core.render_cards(view), gr.skip(), gr.skip(), gr.skip(), core.render_notes(view), None
+                else:
+                    yield (core.render_cards(view), core.rouge_table(view), core.compare_figure(view),
+                           view.to_dict(), core.render_notes(view), view)
+
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            dialogue = gr.Textbox(
+                label="Dialogue", lines=10, max_lines=20, elem_id="dialogue",
+                placeholder="#Person1#: Hi, is this seat free?\n#Person2#: Yes, go ahead.",
+                info=f"One turn per line; at most {core.MAX_DIALOGUE_CHARS:,} characters.")
+            reference = gr.Textbox(
+                value="", label="Reference summary (optional)", lines=2, max_lines=8, elem_id="reference",
+                info="Used for ROUGE. Several references: separate them with a blank line.")
+            with gr.Accordion("Load a DialogSum example", open=True):
+                with gr.Row():
+                    split = gr.Dropdown(list(core.EXAMPLE_SPLITS), value="validation", label="Split", scale=1)
+                    index = gr.Number(value=0, precision=0, label="Example #", scale=1, minimum=0)
+                    topic = gr.Textbox("", label="Topic", scale=2, max_lines=1,
+                                       info="used by topic-matched shots")
+                how_random = gr.Textbox("random", visible=False)
+                how_next = gr.Textbox("next", visible=False)
+                how_index = gr.Textbox("index", visible=False)
+                with gr.Row():
+                    random_button = gr.Button("Random example", size="sm")
+                    next_button = gr.Button("Next example ▶", size="sm")
+                    index_button = gr.Button("Load #", size="sm")
+                example_info = gr.Markdown(label="Example")
+        with gr.Column(scale=2):
+            models = gr.CheckboxGroup(studio.model_choices(), value=studio.default_models(), label="Models",
+                                      info="status after each name", elem_id="models")
+            shot_mode = gr.Radio(list(core.SHOT_MODES), value="zero-shot", label="Prompt", elem_id="shot-mode",
+                                 info="solved DialogSum train examples put before the dialogue")
+            with gr.Row():
+                n_shots = gr.Slider(2, MAX_SHOTS, value=2, step=1, label="Shots (few-shot)")
+                shot_strategy = gr.Radio(list(SHOT_STRATEGIES), value="random", label="Shot choice")
+            shot_ids = gr.Textbox("", label="Fixed shot ids", max_lines=1,
+                                  placeholder="train_0, train_1 (for 'fixed')")
+            with gr.Accordion("Decoding settings", open=False):
+                max_new_tokens = gr.Slider(8, core.MAX_NEW_TOKENS_LIMIT, value=100, step=1, label="Max new tokens")
+                num_beams = gr.Slider(1, core.MAX_BEAMS_LIMIT, value=1, step=1, label="Beams (1 = greedy, streams)")
+                do_sample = gr.Checkbox(False, label="Sample")
+                with gr.Row():
+                    temperature = gr.Slider(0.05, 2.0, value=1.0, step=0.05, label="Temperature")
+                    top_p = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="Top-p")
+                with gr.Row():
+                    seed = gr.Number(0, precision=0, label="Seed")
+                    max_prompt_tokens = gr.Slider(64, core.MAX_PROMPT_TOKENS_LIMIT, value=DEFAULT_MAX_PROMPT_TOKENS,
+                                                  step=16, label="Prompt token budget")
+            # The page turns Blind on as it loads (see interface.py); the value here is the API's
+            # default, so scripts keep getting model names unless they ask for blind=True.
+            blind = gr.Checkbox(False, label="Blind", elem_id="blind",
+                                info="shuffle the cards and hide model names and scores until you vote")
+            with gr.Row():
+                run_button = gr.Button("Run ▶", variant="primary", elem_id="run")
+                status_button = gr.Button("↻ Model status", size="sm")
+    notes = gr.Markdown(label="Notes", elem_id="notes")
+    cards = gr.HTML(label="Summaries", elem_id="cards")
+    view_state = gr.State(None)  # the finished comparison, kept on the server for the vote
+    vote_slot = gr.Column()
+    with gr.Row():
+        table = gr.Dataframe(label="ROUGE vs the reference (F-measure)", interactive=False,
+                             elem_id="rouge-table", scale=1)
+        chart = gr.Plot(label="ROUGE by model", elem_id="rouge-chart", scale=1, show_label=False)
+    with gr.Accordion("Raw results (JSON)", open=False):
+        results = gr.JSON(label="results")
+    with gr.Accordion("Model status", open=False):
+        status_table = gr.JSON(label="registry")
+    with vote_slot:  # under the cards, declared once the outputs it redraws exist
+        vote = create_vote_panel(studio, view_state, dialogue, [cards, table, chart, results, notes])
+
+    example_outputs = [dialogue, reference, topic, index, example_info]
+    random_button.click(load_example, [split, how_random, index], example_outputs, api_name="load_example", **LIGHT)
+    next_button.click(load_example, [split, how_next, index], example_outputs, api_visibility="private", **LIGHT)
+    index_button.click(load_example, [split, how_index, index], example_outputs, api_visibility="private", **LIGHT)
+    status_button.click(model_status, None, [models, status_table], api_name="model_status", **LIGHT)
+    hide_vote, show_vote = vote["hide"], vote["show"]
+    run_button.click(*hide_vote, api_visibility="private", queue=False)
+    run_button.click(
+        compare,
+        [dialogue, reference, topic, models, shot_mode, n_shots, shot_strategy, shot_ids,
+         max_new_tokens, num_beams, do_sample, temperature, top_p, seed, max_prompt_tokens, blind],
+        [cards, table, chart, results, notes, view_state], api_name="compare", concurrency_id="models",
+    ).success(*show_vote, api_visibility="private", queue=False)
+    return {"models": models, "blind": blind, "voted": vote["voted"]}

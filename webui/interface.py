@@ -1,0 +1,68 @@
+"""The whole page: the tabs in order, and the few events that span tabs (page load)."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from summarizer.studio import Studio
+
+from .common import LIGHT
+from .components.api import create_api_tab
+from .components.batch import create_batch_tab
+from .components.benchmark import create_benchmark_tab
+from .components.compare import create_compare_tab
+from .components.leaderboard import create_leaderboard_tab
+
+CONCURRENCY = 1  # two CPU cores: one generation at a time is fastest for everyone
+
+INTRO = """# DialogSum Studio
+Summarize a dialogue with several models at once: FLAN-T5 as released, fine-tuned and PEFT
+versions, and the extractive *longest-3* baseline. Paste a conversation (or load one from DialogSum),
+choose the models, and compare their summaries, speed and ROUGE against a reference; then vote
+for the best summary (blind by default) and see the people's leaderboard beside ROUGE.
+"""
+
+
+def create_interface(studio: Studio, queue_size: int = 16) -> gr.Blocks:
+    """The Blocks of the app around `studio`.
+
+    One model request runs at a time; `queue_size` more may wait, and past that Gradio answers
+    "This application is currently busy. Please try again." (the Python client: "Queue is full!
+    Please try again.").
+    """
+    preselected = studio.default_models()  # before the status check: what the registry lists
+    with gr.Blocks(title="DialogSum Studio", delete_cache=(3600, 3600), analytics_enabled=False) as demo:
+        gr.Markdown(INTRO)
+        with gr.Tabs():
+            with gr.Tab("Compare", id="compare"):
+                compare = create_compare_tab(studio)
+            with gr.Tab("Batch", id="batch"):
+                batch = create_batch_tab(studio)
+            with gr.Tab("Benchmark", id="benchmark"):
+                benchmark = create_benchmark_tab(studio)
+            with gr.Tab("Leaderboard", id="leaderboard") as leaderboard_tab:
+                leaderboard = create_leaderboard_tab(studio)
+            with gr.Tab("API & limits", id="api"):
+                create_api_tab(studio, queue_size)
+
+        def page_load():
+            studio.wait_for_statuses(15)
+            choices, runnable = studio.model_choices(), studio.default_models()
+            # Once checked, a model that cannot load is no longer pre-selected; when nothing
+            # changed, the value is left alone so that early clicks are not undone.
+            update = (dict(choices=choices) if runnable == preselected
+                      else dict(choices=choices, value=runnable))
+            return gr.CheckboxGroup(**update), gr.CheckboxGroup(**update)
+
+        demo.load(page_load, None, [compare["models"], batch["models"]], api_visibility="private", **LIGHT)
+        load_benchmark, benchmark_outputs = benchmark["load"]
+        demo.load(load_benchmark, None, benchmark_outputs, api_visibility="private", **LIGHT)
+        # Blind is on for people from the first paint; the component's own value (off) stays the
+        # API's default (see compare.py).
+        demo.load(None, None, compare["blind"], js="() => true")
+        # The board follows the votes: on opening the tab and after each vote.
+        leaderboard_tab.select(*leaderboard["load"], api_visibility="private", **LIGHT)
+        compare["voted"].success(*leaderboard["load"], api_visibility="private", **LIGHT)
+
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=queue_size)
+    return demo
