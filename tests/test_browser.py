@@ -1,8 +1,9 @@
 """DialogSum Studio in headless Chromium: paste, choose few-shot, run, see three cards and the chart;
 vote blind, see the names revealed and the leaderboard.
 
-Drives Debian's chromium through Playwright (Playwright's own browser download is not needed) and
-saves assets/screenshot.png, the picture README shows.
+Drives Debian's chromium through Playwright (Playwright's own browser download is not needed).
+Screenshots go to the test's temporary folder; README's picture is made by `python -m
+webui.screenshot`, with the shipped models.
 """
 
 from __future__ import annotations
@@ -18,14 +19,8 @@ from test_app import add_broken_model, running_app
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None and Path("/usr/bin/chromium").exists():
     CHROMIUM = "/usr/bin/chromium"
-SCREENSHOT = Path(__file__).resolve().parent.parent / "assets" / "screenshot.png"
 
-# Our own example conversation (not DialogSum text: the screenshot is committed).
-DIALOGUE = ("#Person1#: Hi Ben, are we still meeting at the station tomorrow?\n"
-            "#Person2#: Yes, but can we make it ten instead of nine? My train is late.\n"
-            "#Person1#: Ten is fine. I will bring the tickets for the museum.\n"
-            "#Person2#: Great, thank you. See you at ten at the station.")
-REFERENCE = "Ben and #Person1# will meet at the station at ten; #Person1# brings the museum tickets."
+from webui.components.compare import SAMPLE_DIALOGUE as DIALOGUE, SAMPLE_REFERENCE as REFERENCE
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +41,7 @@ def names_shown(page) -> None:
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
-def test_compare_in_the_browser(browser_server):
+def test_compare_in_the_browser(browser_server, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:
@@ -59,8 +54,9 @@ def test_compare_in_the_browser(browser_server):
             expect(page.locator("#models")).to_contain_text("longest-3 · ready")
 
             names_shown(page)
-            page.locator("#dialogue textarea").fill(DIALOGUE)
-            page.locator("#reference textarea").fill(REFERENCE)
+            # The page opens on the sample conversation, one click from a comparison.
+            expect(page.locator("#dialogue textarea")).to_have_value(DIALOGUE)
+            expect(page.locator("#reference textarea")).to_have_value(REFERENCE)
             page.locator("#shot-mode").get_by_text("few-shot", exact=True).click()
             page.locator("#run").click()
 
@@ -82,11 +78,10 @@ def test_compare_in_the_browser(browser_server):
 
             page.evaluate("window.scrollTo(0, 0)")
             page.wait_for_timeout(300)
-            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT), full_page=True)
+            page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
         finally:
             browser.close()
-    assert SCREENSHOT.stat().st_size > 10_000
+    assert (tmp_path / "compare.png").stat().st_size > 10_000
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")

@@ -10,7 +10,7 @@ from .common import LIGHT
 from .components.api import create_api_tab
 from .components.batch import create_batch_tab
 from .components.benchmark import create_benchmark_tab
-from .components.compare import create_compare_tab
+from .components.compare import FILL_SAMPLE_JS, create_compare_tab
 from .components.leaderboard import create_leaderboard_tab
 
 CONCURRENCY = 1  # two CPU cores: one generation at a time is fastest for everyone
@@ -60,6 +60,7 @@ def create_interface(studio: Studio, queue_size: int = 16) -> gr.Blocks:
         # Blind is on for people from the first paint; the component's own value (off) stays the
         # API's default (see compare.py).
         demo.load(None, None, compare["blind"], js="() => true")
+        demo.load(None, None, compare["sample"], js=FILL_SAMPLE_JS)
         # The board follows the votes: on opening the tab and after each vote.
         leaderboard_tab.select(*leaderboard["load"], api_visibility="private", **LIGHT)
         compare["voted"].success(*leaderboard["load"], api_visibility="private", **LIGHT)

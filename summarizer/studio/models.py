@@ -13,8 +13,12 @@ from .inputs import shorten
 
 log = logging.getLogger(__name__)
 
-# Pre-selected on the Compare and Batch tabs, in this order, when they can run.
-PREFERRED_DEFAULTS = ("original", "peft-lora", "longest-3")
+# Pre-selected on the Compare and Batch tabs, in this order, when they can run (at most
+# MAX_DEFAULTS). A fresh offline clone can run the shipped miniature models and longest-3 only,
+# so it opens on the miniature experiment: original, fine-tuned, PEFT and the baseline.
+PREFERRED_DEFAULTS = ("mini-original", "mini-instruct", "mini-lora", "original", "peft-lora",
+                      "longest-3")
+MAX_DEFAULTS = 4
 
 
 class ModelsMixin:
@@ -33,7 +37,7 @@ class ModelsMixin:
             known = dict(self._statuses)
         names = self.names()
         runnable = [n for n in names if n not in known or known[n].ok]
-        return [n for n in PREFERRED_DEFAULTS if n in runnable] or runnable[:3]
+        return [n for n in PREFERRED_DEFAULTS if n in runnable][:MAX_DEFAULTS] or runnable[:3]
 
     def refresh_statuses(self) -> list[ModelStatus]:
         """Check every model's files (never loads weights, never raises)."""

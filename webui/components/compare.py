@@ -3,6 +3,8 @@ settings; one card per model as the summaries stream in, the vote, a ROUGE table
 
 from __future__ import annotations
 
+import json
+
 import gradio as gr
 
 from summarizer import studio as core
@@ -10,6 +12,18 @@ from summarizer.prompts import DEFAULT_MAX_PROMPT_TOKENS, MAX_SHOTS, SHOT_STRATE
 
 from ..common import LIGHT, shown_to_user
 from .vote import create_vote_panel
+
+
+# The page opens on this conversation, so a first visit is one click from a comparison. Our own
+# text, not DialogSum's (which may not be committed).
+SAMPLE_DIALOGUE = ("#Person1#: Hi Ben, are we still meeting at the station tomorrow?\n"
+                   "#Person2#: Yes, but can we make it ten instead of nine? My train is late.\n"
+                   "#Person1#: Ten is fine. I will bring the tickets for the museum.\n"
+                   "#Person2#: Great, thank you. See you at ten at the station.")
+SAMPLE_REFERENCE = "Ben and #Person1# will meet at the station at ten; #Person1# brings the museum tickets."
+# Filled in the browser on page load: as component values they would become the API's defaults,
+# and a /compare call without a dialogue must be refused, not summarize the sample.
+FILL_SAMPLE_JS = f"() => [{json.dumps(SAMPLE_DIALOGUE)}, {json.dumps(SAMPLE_REFERENCE)}]"
 
 
 def create_compare_tab(studio: core.Studio) -> dict:
@@ -126,4 +140,4 @@ def create_compare_tab(studio: core.Studio) -> dict:
          max_new_tokens, num_beams, do_sample, temperature, top_p, seed, max_prompt_tokens, blind],
         [cards, table, chart, results, notes, view_state], api_name="compare", concurrency_id="models",
     ).success(*show_vote, api_visibility="private", queue=False)
-    return {"models": models, "blind": blind, "voted": vote["voted"]}
+    return {"models": models, "blind": blind, "voted": vote["voted"], "sample": [dialogue, reference]}
