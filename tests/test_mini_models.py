@@ -1,0 +1,59 @@
+"""The shipped miniature models (assets/mini/): they load through the root registry, as the app
+loads them, and tell the experiment's story on DialogSum validation dialogues they never saw."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from summarizer.data import load_split
+from summarizer.evaluation import evaluate
+from summarizer.generation import DecodingSettings
+from summarizer.registry import Registry
+
+ROOT = Path(__file__).resolve().parent.parent
+MINI = ROOT / "assets" / "mini"
+RELEASE = ROOT.parent / "shared" / "data" / "dialogsum"
+MODELS = ["mini-original", "mini-instruct", "mini-lora", "mini-prompt", "longest-3"]
+# The experiment commits stage by stage over several sittings; these checks need all of it.
+pytestmark = pytest.mark.skipif(not (MINI / "results.json").is_file(),
+                                reason="the miniature experiment has not reached its evaluation "
+                                       "stage yet (python -m training experiment)")
+
+
+def test_every_shipped_file_fits_a_space_and_every_card_names_the_licence():
+    for path in MINI.rglob("*"):
+        if path.is_file():
+            assert path.stat().st_size < 10 * 1024 * 1024, f"{path} is over Spaces' 10 MB limit"
+    total = sum(p.stat().st_size for p in MINI.rglob("*") if p.is_file())
+    assert total < 60 * 1024 * 1024
+    for model in MODELS[:-1]:
+        card = (MINI / model / "README.md").read_text()
+        assert "CC BY-NC-SA 4.0" in card and "non-commercial" in card
+        assert "python -m training experiment" in card
+
+
+@pytest.mark.skipif(not (RELEASE / "dialogsum.dev.jsonl").is_file(),
+                    reason=f"DialogSum release not found at {RELEASE}")
+def test_shipped_models_tell_the_experiments_story_on_30_validation_dialogues():
+    registry = Registry.from_file(ROOT / "models.toml")
+    examples = load_split(str(RELEASE), "validation", limit=30)
+    report = evaluate(registry, MODELS, examples, decoding=DecodingSettings(batch_size=16),
+                      progress=False)
+    scores = {row["model"]: row for row in report.aggregate}
+    for model, row in scores.items():
+        assert row["errors"] == 0 and row["n"] == 30, (model, row["error"])
+    assert scores["mini-instruct"]["rouge1"] > scores["longest-3"]["rouge1"]
+    assert scores["mini-original"]["rouge1"] < scores["mini-instruct"]["rouge1"]
+    # It reads its input: distinct summaries, closer to their own reference than to another's.
+    assert scores["mini-instruct"]["distinct"] >= 0.9
+    assert scores["mini-instruct"]["rouge1"] - scores["mini-instruct"]["rouge1_shuffled"] >= 0.05
+
+
+def test_results_file_matches_the_shipped_models():
+    results = json.loads((MINI / "results.json").read_text())
+    assert {row["model"] for row in results["aggregate"]} == set(MODELS)
+    assert all(row["n"] == 500 for row in results["aggregate"])
+    assert "rows" not in results
