@@ -13,6 +13,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Sequence
 
+from . import distributed
 from .baseline import longest_utterances
 from .data import Example
 from .errors import ModelLoadError, UserError
@@ -88,10 +89,13 @@ PartialCallback = Callable[[str, str, str], None]  # (model name, example id, te
 def summarize(registry: Registry, model_names: Sequence[str], examples: Sequence[Example],
               shots: ShotSettings = ShotSettings(), decoding: DecodingSettings = DecodingSettings(),
               shot_pool: Sequence[Example] | None = None, progress: bool = False,
-              on_partial: PartialCallback | None = None) -> list[Result]:
+              on_partial: PartialCallback | None = None, processes=None) -> list[Result]:
     """Summaries of every example by every model, ordered model by model, example by example.
 
     A model that cannot load gives results with `error` set; the other models still run.
+    `processes` (Accelerate's PartialState of a multi-process run) splits the work: the batches
+    are formed exactly as one process would form them, each process decodes every N-th batch,
+    and every process returns all the results. Same batches, same greedy outputs.
     """
     examples = [replace(e, dialogue=clean_text(e.dialogue or "")) for e in examples]
     for example in examples:
@@ -121,13 +125,16 @@ def summarize(registry: Registry, model_names: Sequence[str], examples: Sequence
             items.append(_Item(len(results), model, example, prompts[key]))
             results.append(None)
 
-    groups = _group(items, decoding)
-    bar = _progress_bar(sum(len(g) for g in groups), progress)
+    groups = distributed.share(_group(items, decoding), processes)
+    main = processes is None or processes.is_main_process
+    bar = _progress_bar(sum(len(g) for g in groups), progress and main)
+    done: list[tuple[int, Result]] = []
     for group, group_results in _run_groups(groups, decoding, on_partial):
-        for result, item in zip(group_results, group):
-            results[item.index] = result
+        done += [(item.index, result) for result, item in zip(group_results, group)]
         bar.update(len(group))
     bar.close()
+    for index, result in (distributed.gather(done) if processes is not None else done):
+        results[index] = result
     return results
 
 
