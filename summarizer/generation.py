@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+import weakref
 from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Sequence
 
@@ -22,6 +23,21 @@ from .prompts import (DEFAULT_MAX_PROMPT_TOKENS, Prompt, ShotSettings, Tokenizer
 from .registry import LoadedModel, Registry
 
 BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed batch
+
+try:
+    # On a ZeroGPU Space (where `spaces` is installed) a GPU is attached for each call of a function
+    # wrapped in spaces.GPU; anywhere else spaces.GPU returns the function unchanged. Imported here,
+    # before any model touches CUDA, as ZeroGPU requires.
+    from spaces import GPU as on_gpu
+except ImportError:
+    def on_gpu(task):
+        return task
+
+# ZeroGPU runs the wrapped function in a forked worker and pickles its arguments to it, so the
+# function takes plain data and finds its model in this table, which the worker inherits (the
+# models a request uses are loaded before its first GPU call). Weak: an unloaded model goes.
+_BACKBONES: "weakref.WeakValueDictionary[int, object]" = weakref.WeakValueDictionary()
+ZERO_GPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")  # as spaces reads it
 
 
 @dataclass(frozen=True)
@@ -260,17 +276,37 @@ def _run_group(batch: list[_Item], decoding: DecodingSettings,
 
 
 def _generate(batch: list[_Item], decoding: DecodingSettings, on_partial: PartialCallback | None):
+    backbone = batch[0].model.backbone
+    _BACKBONES[id(backbone)] = backbone
+    soft_prompt = batch[0].model.soft_prompt
+    # The streamer calls back into this process: not across ZeroGPU's process boundary.
+    stream = None
+    if on_partial is not None and decoding.num_beams == 1 and not ZERO_GPU:
+        stream = ([(it.model.spec.name, it.example.id) for it in batch], on_partial)
+    generated, in_tokens = _decode(id(backbone), [it.prompt.text for it in batch],
+                                   [it.model.adapter or BASE_ADAPTER for it in batch], soft_prompt,
+                                   decoding, stream)
+    tokenizer = backbone.tokenizer
+    pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
+    texts = [t.strip() for t in tokenizer.batch_decode(generated, skip_special_tokens=True)]
+    out_tokens = ((generated != pad) & (generated != eos)).sum(dim=1).tolist()
+    if soft_prompt is not None:
+        in_tokens = [n + soft_prompt.shape[0] for n in in_tokens]
+    return texts, out_tokens, in_tokens
+
+
+@on_gpu  # one batch per GPU call: each call stays short, as ZeroGPU's time limit per call wants
+def _decode(backbone_id: int, prompts: list[str], adapters: list[str], soft_prompt,
+            decoding: DecodingSettings, stream):
+    """(generated token ids on the CPU, prompt lengths) of one batch on one backbone."""
     import torch
 
-    backbone = batch[0].model.backbone
+    backbone = _BACKBONES[backbone_id]
     tokenizer = backbone.tokenizer
-    encoded = tokenizer([it.prompt.text for it in batch], return_tensors="pt", padding=True).to(backbone.device)
+    encoded = tokenizer(prompts, return_tensors="pt", padding=True).to(backbone.device)
     kwargs = decoding.generate_kwargs()
-    if on_partial is not None and decoding.num_beams == 1:
-        kwargs["streamer"] = _RowStreamer(tokenizer, [(it.model.spec.name, it.example.id) for it in batch],
-                                          on_partial)
-    soft_prompt = batch[0].model.soft_prompt
-    adapters = [it.model.adapter or BASE_ADAPTER for it in batch]
+    if stream is not None:
+        kwargs["streamer"] = _RowStreamer(tokenizer, *stream)
     with backbone.lock, torch.inference_mode():
         if decoding.do_sample:
             torch.manual_seed(decoding.seed)
@@ -280,14 +316,8 @@ def _generate(batch: list[_Item], decoding: DecodingSettings, on_partial: Partia
         else:
             output = _with_adapters(backbone, adapters, lambda extra: backbone.module().generate(
                 **encoded, **extra, **kwargs))
-    pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
     generated = output[:, 1:].cpu()  # drop the decoder start token
-    texts = [t.strip() for t in tokenizer.batch_decode(generated, skip_special_tokens=True)]
-    out_tokens = ((generated != pad) & (generated != eos)).sum(dim=1).tolist()
-    in_tokens = encoded["attention_mask"].sum(dim=1).cpu().tolist()
-    if soft_prompt is not None:
-        in_tokens = [n + soft_prompt.shape[0] for n in in_tokens]
-    return texts, out_tokens, in_tokens
+    return generated, encoded["attention_mask"].sum(dim=1).cpu().tolist()
 
 
 def _with_adapters(backbone, adapters: list[str], run):

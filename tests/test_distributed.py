@@ -294,3 +294,140 @@ def test_a_check_that_fails_on_one_process_stops_every_process(world, tmp_path):
     assert "data not found: data" in line, line
     assert results[1][1].strip() == "" and results[0][0] == results[1][0] == ""
     assert not (tmp_path / "out").exists() and not (tmp_path / "out.checkpoints").exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# Bigger models: gradient checkpointing, the FSDP config for flan-t5-xl
+
+
+def _train_in_process(world, method: str, output: Path, *extra: str):
+    from training.cli import build_parser
+    from training.config import RunSettings, from_namespace
+    from training.methods import METHODS as modules
+    from training.run import train
+
+    args = build_parser().parse_args(_training_args(world, method, output, "--limit-eval", "0", *extra))
+    return train(method, from_namespace(RunSettings, args), from_namespace(modules[method].Config, args),
+                 progress=False)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_gradient_checkpointing_trains_the_same_weights(world, tmp_path, method):
+    """--gradient-checkpointing recomputes activations in the backward pass instead of keeping
+    them: it is on in the trained model, and the weights come out as without it (up to the float
+    order of the recomputed backward pass)."""
+    plain = _train_in_process(world, method, tmp_path / "plain", "--max-steps", "3")
+    recomputed = _train_in_process(world, method, tmp_path / "recomputed", "--max-steps", "3",
+                                   "--gradient-checkpointing")
+
+    def model(result):
+        return result.model.get_base_model() if hasattr(result.model, "get_base_model") else result.model
+
+    assert model(recomputed).is_activation_checkpointing and not model(plain).is_activation_checkpointing
+    start, a, b = _initial_weights(world, method), _weights(plain.output), _weights(recomputed.output)
+    assert _distance(a, b) <= 1e-3 * _distance(a, start), (_distance(a, b), _distance(a, start))
+
+
+def _readme_command(prefix: str) -> list[str]:
+    """The README's command line that starts with `prefix`, continuation lines joined."""
+    import shlex
+
+    text = (ROOT / "README.md").read_text().replace("\\\n", " ")
+    lines = [line.strip() for line in text.splitlines() if line.strip().startswith(prefix)]
+    assert len(lines) == 1, lines
+    return shlex.split(lines[0].split("  #")[0])
+
+
+def test_fsdp_config_for_flan_t5_xl_passes_accelerates_checks():
+    """Not run here (no GPUs): the shipped config and README's command go through what
+    `accelerate launch` does before it starts anything, the FSDP plugin built from the result,
+    and its wrap policy applied to flan-t5-xl's architecture (on the meta device: no weights)."""
+    from unittest import mock
+
+    from accelerate.commands.launch import _validate_launch_command, launch_command_parser
+    from accelerate.utils import FullyShardedDataParallelPlugin
+    from accelerate.utils.launch import prepare_multi_gpu_env
+
+    from training.cli import build_parser
+    from training.params import meta_t5, method_parameters
+
+    command = _readme_command("accelerate launch --config_file training/accelerate/fsdp-flan-t5-xl.yaml")
+    config = ROOT / command[command.index("--config_file") + 1]
+    assert config.is_file()
+    args = launch_command_parser().parse_args([*command[2:command.index("--config_file")],
+                                               "--config_file", str(config),
+                                               *command[command.index("--config_file") + 2:]])
+    args, _, _ = _validate_launch_command(args)
+    assert args.use_fsdp and args.mixed_precision == "bf16" and args.module
+    env = prepare_multi_gpu_env(args)
+    assert env["ACCELERATE_USE_FSDP"] == "true" and env["FSDP_VERSION"] == "2"
+    with mock.patch.dict(os.environ, env):
+        plugin = FullyShardedDataParallelPlugin()
+    assert plugin.state_dict_type.name == "FULL_STATE_DICT"  # checkpoints the Trainer can resume
+    assert plugin.cpu_ram_efficient_loading and plugin.sync_module_states and plugin.activation_checkpointing
+    plugin.set_auto_wrap_policy(meta_t5("flan-t5-xl"))  # raises if T5Block were not in the model
+    assert {c.__name__ for c in plugin.auto_wrap_policy.keywords["transformer_layer_cls"]} == {"T5Block"}
+
+    # The training command after `-m training` is one this project accepts.
+    assert args.training_script == "training"
+    training_args = build_parser().parse_args(args.training_script_args)
+    assert training_args.command == "full" and training_args.base == "google/flan-t5-xl"
+    # Why FSDP: AdamW full fine-tuning holds 16 bytes per parameter, beyond one 40 GB GPU.
+    assert method_parameters("flan-t5-xl", "full").trainable * 16 > 40e9
+
+
+# ------------------------------------------------------------------------------------------------
+# GPUs on Spaces
+
+
+def test_generation_runs_through_spaces_gpu_with_arguments_zerogpu_can_send(tmp_path, tiny_models):
+    """On a ZeroGPU Space each batch's decoding is a `spaces.GPU` call, which ZeroGPU runs in a
+    forked worker after pickling its arguments. `spaces` is not installed here: a stand-in package
+    does what the real decorator does to the call (pickles the arguments), and the summaries must
+    equal those of a run without it."""
+    stand_in = tmp_path / "stand_in" / "spaces"
+    stand_in.mkdir(parents=True)
+    (stand_in / "__init__.py").write_text('''
+import pickle
+calls = []
+def GPU(task):
+    def call(*args, **kwargs):
+        pickle.dumps((args, kwargs))  # ZeroGPU queues them to its worker process
+        calls.append(task.__name__)
+        return task(*args, **kwargs)
+    return call
+''')
+    script = f'''
+import json, sys
+from summarizer.data import Example
+from summarizer.generation import DecodingSettings, summarize
+from summarizer.registry import ModelSpec, Registry
+registry = Registry([ModelSpec("original", "seq2seq", {str(tiny_models["base"])!r}),
+                     ModelSpec("lora", "lora", {str(tiny_models["lora"])!r}, base={str(tiny_models["base"])!r}),
+                     ModelSpec("soft", "prompt-tuning", {str(tiny_models["prompt"])!r}, base={str(tiny_models["base"])!r})])
+examples = [Example(f"e{{i}}", f"#Person1#: I need {{i}} tickets.\\n#Person2#: For {{i}} people then.") for i in range(3)]
+partial = []
+results = summarize(registry, ["original", "lora", "soft"], examples, decoding=DecodingSettings(max_new_tokens=6, batch_size=2),
+                    on_partial=lambda *row: partial.append(row))
+try:
+    import spaces
+    calls = spaces.calls
+except ImportError:
+    calls = None
+print(json.dumps({{"summaries": [r.summary for r in results], "errors": [r.error for r in results],
+                  "calls": calls, "streamed": bool(partial)}}))
+'''
+    def run(extra_path: list[str], env_extra: dict) -> dict:
+        env = {**_env(), **env_extra, "PYTHONPATH": os.pathsep.join([*extra_path, str(ROOT)])}
+        completed = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                                   timeout=300)
+        assert completed.returncode == 0, completed.stderr[-3000:]
+        return json.loads(completed.stdout.strip().splitlines()[-1])
+
+    plain = run([], {})
+    on_space = run([str(stand_in.parent)], {"SPACES_ZERO_GPU": "true"})
+    assert plain["calls"] is None and plain["streamed"]
+    assert on_space["errors"] == [None] * 9 and on_space["summaries"] == plain["summaries"]
+    # original+lora share 3 batches of up to 2 rows (6 rows), the soft prompt 2 (3 rows)
+    assert on_space["calls"] == ["_decode"] * 5
+    assert not on_space["streamed"]  # the streamer would call back across the process boundary
