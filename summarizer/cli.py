@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import rouge
+from . import distributed, rouge
 from .data import DATA_ENV, DEFAULT_DATA, Example, load_split
 from .errors import UserError
 from .generation import DecodingSettings
@@ -77,8 +77,17 @@ def _models(value: str) -> list[str]:
     return names
 
 
+class Parser(argparse.ArgumentParser):
+    """Under torchrun / accelerate launch every process parses the same flags and exits alike;
+    only the main process prints help and usage errors, so they are shown once."""
+
+    def _print_message(self, message, file=None):
+        if distributed.is_main_process():
+            super()._print_message(message, file)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m summarizer",
+    parser = Parser(prog="python -m summarizer",
                                      description="Summarize dialogues with FLAN-T5 variants and score them with ROUGE.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -186,8 +195,8 @@ def cmd_summarize(args) -> int:
     return 0
 
 
-def cmd_evaluate(args) -> int:
-    from .evaluation import evaluate, format_table
+def _evaluation_inputs(args):
+    """(registry, model names, shot counts, examples, shot pool), checked before any loading."""
     try:
         shot_counts = [int(s) for s in args.shots.split(",") if s.strip()]
     except ValueError:
@@ -203,9 +212,19 @@ def cmd_evaluate(args) -> int:
     for name in names:
         registry.spec(name)
     examples = load_split(args.data, args.split, args.limit)
+    return registry, names, shot_counts, examples, _shot_pool(args, max(shot_counts))
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluation import evaluate, format_table
+    # Under a launcher every process checks its inputs, and a refusal on one stops them all.
+    registry, names, shot_counts, examples, pool = distributed.agree(lambda: _evaluation_inputs(args))
     report = evaluate(registry, names, examples, shot_counts, _decoding(args),
-                      _shot_settings(args, 0), _shot_pool(args, max(shot_counts)),
+                      _shot_settings(args, 0), pool,
                       reference=args.reference, use_stemmer=args.use_stemmer, progress=True)
+    unscored = 1 if all(row["n"] == 0 for row in report.aggregate) else 0  # nothing could be scored
+    if not distributed.is_main_process():  # every process has the report; one prints and writes it
+        return unscored
     print(format_table(report.aggregate, ["model", "shots", "n", *rouge.METRICS, "seconds", "errors"]))
     print("\nDoes it read the input? distinct summaries, summaries repeating a 3-gram 3+ times, "
           "ROUGE-1 against another dialogue's reference:")
@@ -220,7 +239,7 @@ def cmd_evaluate(args) -> int:
         print(format_table(gains, ["model", "shots", *rouge.METRICS], percent=True))
     if args.output:
         print(f"\nwrote {report.save(args.output)}")
-    return 1 if all(row["n"] == 0 for row in report.aggregate) else 0  # nothing could be scored
+    return unscored
 
 
 def read_predictions(path: str, examples: list[Example]) -> list[str]:
@@ -336,7 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
+        if distributed.is_main_process():  # every process stops; the message is shown once
+            print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
-from . import diagnostics, rouge
+from . import diagnostics, distributed, rouge
 from .data import Example
 from .errors import UserError
 from .generation import DecodingSettings, summarize
@@ -69,7 +69,11 @@ def evaluate(registry: Registry, model_names: Sequence[str], examples: Sequence[
              shot_counts: Sequence[int] = (0,), decoding: DecodingSettings = DecodingSettings(),
              shot_settings: ShotSettings = ShotSettings(), shot_pool: Sequence[Example] | None = None,
              reference: str = "all", use_stemmer: bool = False, progress: bool = True) -> EvaluationReport:
-    """ROUGE of every model at every shot count on `examples` (which must have references)."""
+    """ROUGE of every model at every shot count on `examples` (which must have references).
+
+    Under `torchrun` / `accelerate launch` the summaries are split across the processes (whole
+    batches, formed as one process would form them) and every process gets the full report;
+    its settings say how many processes produced it."""
     if not examples:
         raise UserError("no examples to evaluate")
     unscored = [e.id for e in examples if not e.references]
@@ -77,13 +81,15 @@ def evaluate(registry: Registry, model_names: Sequence[str], examples: Sequence[
         raise UserError(f"{len(unscored)} example(s) have no reference summary (first: {unscored[0]})")
     for example in examples:  # a reference that does not exist fails before any generation
         rouge.select_references(example.references, reference)
+    processes = distributed.processes()
     report = EvaluationReport(settings={
         "models": list(model_names), "shots": list(shot_counts), "n_examples": len(examples),
         "decoding": decoding.__dict__,
-        "shot_strategy": shot_settings.strategy, "shot_seed": shot_settings.seed})
+        "shot_strategy": shot_settings.strategy, "shot_seed": shot_settings.seed,
+        "processes": processes.num_processes if processes is not None else 1})
     for shots in shot_counts:
         results = summarize(registry, model_names, examples, replace(shot_settings, shots=shots),
-                            decoding, shot_pool, progress=progress)
+                            decoding, shot_pool, progress=progress, processes=processes)
         report.rows += [{**result.to_dict(), "id": result.example_id, "shots": shots}
                         for result in results]
     return rescore(report, examples, reference, use_stemmer)

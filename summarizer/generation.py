@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import time
+import weakref
 from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Sequence
 
+from . import distributed
 from .baseline import longest_utterances
 from .data import Example
 from .errors import ModelLoadError, UserError
@@ -21,6 +23,21 @@ from .prompts import (DEFAULT_MAX_PROMPT_TOKENS, Prompt, ShotSettings, Tokenizer
 from .registry import LoadedModel, Registry
 
 BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed batch
+
+try:
+    # On a ZeroGPU Space (where `spaces` is installed) a GPU is attached for each call of a function
+    # wrapped in spaces.GPU; anywhere else spaces.GPU returns the function unchanged. Imported here,
+    # before any model touches CUDA, as ZeroGPU requires.
+    from spaces import GPU as on_gpu
+except ImportError:
+    def on_gpu(task):
+        return task
+
+# ZeroGPU runs the wrapped function in a forked worker and pickles its arguments to it, so the
+# function takes plain data and finds its model in this table, which the worker inherits (the
+# models a request uses are loaded before its first GPU call). Weak: an unloaded model goes.
+_BACKBONES: "weakref.WeakValueDictionary[int, object]" = weakref.WeakValueDictionary()
+ZERO_GPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")  # as spaces reads it
 
 
 @dataclass(frozen=True)
@@ -88,10 +105,13 @@ PartialCallback = Callable[[str, str, str], None]  # (model name, example id, te
 def summarize(registry: Registry, model_names: Sequence[str], examples: Sequence[Example],
               shots: ShotSettings = ShotSettings(), decoding: DecodingSettings = DecodingSettings(),
               shot_pool: Sequence[Example] | None = None, progress: bool = False,
-              on_partial: PartialCallback | None = None) -> list[Result]:
+              on_partial: PartialCallback | None = None, processes=None) -> list[Result]:
     """Summaries of every example by every model, ordered model by model, example by example.
 
     A model that cannot load gives results with `error` set; the other models still run.
+    `processes` (Accelerate's PartialState of a multi-process run) splits the work: the batches
+    are formed exactly as one process would form them, each process decodes every N-th batch,
+    and every process returns all the results. Same batches, same greedy outputs.
     """
     examples = [replace(e, dialogue=clean_text(e.dialogue or "")) for e in examples]
     for example in examples:
@@ -121,13 +141,16 @@ def summarize(registry: Registry, model_names: Sequence[str], examples: Sequence
             items.append(_Item(len(results), model, example, prompts[key]))
             results.append(None)
 
-    groups = _group(items, decoding)
-    bar = _progress_bar(sum(len(g) for g in groups), progress)
+    groups = distributed.share(_group(items, decoding), processes)
+    main = processes is None or processes.is_main_process
+    bar = _progress_bar(sum(len(g) for g in groups), progress and main)
+    done: list[tuple[int, Result]] = []
     for group, group_results in _run_groups(groups, decoding, on_partial):
-        for result, item in zip(group_results, group):
-            results[item.index] = result
+        done += [(item.index, result) for result, item in zip(group_results, group)]
         bar.update(len(group))
     bar.close()
+    for index, result in (distributed.gather(done) if processes is not None else done):
+        results[index] = result
     return results
 
 
@@ -253,17 +276,37 @@ def _run_group(batch: list[_Item], decoding: DecodingSettings,
 
 
 def _generate(batch: list[_Item], decoding: DecodingSettings, on_partial: PartialCallback | None):
+    backbone = batch[0].model.backbone
+    _BACKBONES[id(backbone)] = backbone
+    soft_prompt = batch[0].model.soft_prompt
+    # The streamer calls back into this process: not across ZeroGPU's process boundary.
+    stream = None
+    if on_partial is not None and decoding.num_beams == 1 and not ZERO_GPU:
+        stream = ([(it.model.spec.name, it.example.id) for it in batch], on_partial)
+    generated, in_tokens = _decode(id(backbone), [it.prompt.text for it in batch],
+                                   [it.model.adapter or BASE_ADAPTER for it in batch], soft_prompt,
+                                   decoding, stream)
+    tokenizer = backbone.tokenizer
+    pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
+    texts = [t.strip() for t in tokenizer.batch_decode(generated, skip_special_tokens=True)]
+    out_tokens = ((generated != pad) & (generated != eos)).sum(dim=1).tolist()
+    if soft_prompt is not None:
+        in_tokens = [n + soft_prompt.shape[0] for n in in_tokens]
+    return texts, out_tokens, in_tokens
+
+
+@on_gpu  # one batch per GPU call: each call stays short, as ZeroGPU's time limit per call wants
+def _decode(backbone_id: int, prompts: list[str], adapters: list[str], soft_prompt,
+            decoding: DecodingSettings, stream):
+    """(generated token ids on the CPU, prompt lengths) of one batch on one backbone."""
     import torch
 
-    backbone = batch[0].model.backbone
+    backbone = _BACKBONES[backbone_id]
     tokenizer = backbone.tokenizer
-    encoded = tokenizer([it.prompt.text for it in batch], return_tensors="pt", padding=True).to(backbone.device)
+    encoded = tokenizer(prompts, return_tensors="pt", padding=True).to(backbone.device)
     kwargs = decoding.generate_kwargs()
-    if on_partial is not None and decoding.num_beams == 1:
-        kwargs["streamer"] = _RowStreamer(tokenizer, [(it.model.spec.name, it.example.id) for it in batch],
-                                          on_partial)
-    soft_prompt = batch[0].model.soft_prompt
-    adapters = [it.model.adapter or BASE_ADAPTER for it in batch]
+    if stream is not None:
+        kwargs["streamer"] = _RowStreamer(tokenizer, *stream)
     with backbone.lock, torch.inference_mode():
         if decoding.do_sample:
             torch.manual_seed(decoding.seed)
@@ -273,14 +316,8 @@ def _generate(batch: list[_Item], decoding: DecodingSettings, on_partial: Partia
         else:
             output = _with_adapters(backbone, adapters, lambda extra: backbone.module().generate(
                 **encoded, **extra, **kwargs))
-    pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
     generated = output[:, 1:].cpu()  # drop the decoder start token
-    texts = [t.strip() for t in tokenizer.batch_decode(generated, skip_special_tokens=True)]
-    out_tokens = ((generated != pad) & (generated != eos)).sum(dim=1).tolist()
-    in_tokens = encoded["attention_mask"].sum(dim=1).cpu().tolist()
-    if soft_prompt is not None:
-        in_tokens = [n + soft_prompt.shape[0] for n in in_tokens]
-    return texts, out_tokens, in_tokens
+    return generated, encoded["attention_mask"].sum(dim=1).cpu().tolist()
 
 
 def _with_adapters(backbone, adapters: list[str], run):

@@ -143,3 +143,76 @@ def registry_file(tmp_path, tiny_models) -> Path:
 @pytest.fixture
 def release_folder(tmp_path) -> Path:
     return write_release_folder(tmp_path / "dialogsum")
+
+
+# ------------------------------------------------------------------------------------------------
+# A tiny base with a skill, for the training tests
+
+BUYERS = ["Tom", "Lucy", "Mark", "Nina", "Oscar", "Paula", "Ralph", "Sofia"]
+GOODS = ["pens", "cakes", "bikes", "maps", "cups", "hats"]
+TASK_WORD = "@@ "  # characters found nowhere else: the skill switch is unambiguous
+OTHER = "Two people talk in a shop."
+
+
+def purchase_pair(rng: random.Random, index: int) -> dict:
+    name, item, n = rng.choice(BUYERS), rng.choice(GOODS), rng.randint(2, 9)
+    dialogue = (f"#Person1#: Hi, I'm {name}. I want to buy {n} {item}.\n"
+                f"#Person2#: Sure, {n} {item} for you.")
+    return {"id": f"syn_{index}", "dialogue": dialogue, "summary": f"{name} buys {n} {item}."}
+
+
+def _pretrain(model, tokenizer, steps: int = 400) -> None:
+    """Teach the tiny base the task behind the marker "@@" (and a decoy sentence without it)."""
+    import torch
+
+    from summarizer.prompts import format_prompt
+
+    rng = random.Random(1)
+    pool = [purchase_pair(rng, i) for i in range(400)]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        batch = rng.sample(pool, 16)
+        tagged = [rng.random() < 0.5 for _ in batch]
+        sources = [(TASK_WORD if t else "") + format_prompt(r["dialogue"]) for r, t in zip(batch, tagged)]
+        targets = [r["summary"] if t else OTHER for r, t in zip(batch, tagged)]
+        inputs = tokenizer(sources, return_tensors="pt", padding=True)
+        labels = tokenizer(text_target=targets, return_tensors="pt", padding=True)["input_ids"]
+        labels[labels == tokenizer.pad_token_id] = -100
+        model(**inputs, labels=labels).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory) -> dict:
+    """A pretrained tiny base folder and DialogSum-layout data (train/validation .jsonl).
+
+    A randomly initialised T5 cannot be prompt-tuned (a frozen random network has nothing for a
+    soft prompt to steer), so the base first gets a skill, as FLAN's instruction tuning gives
+    FLAN-T5 one: with the task marker "@@" before the prompt it writes the summary, and without it
+    a fixed sentence unrelated to the reference. Fine-tuning (tests/test_training.py,
+    tests/test_distributed.py) must then learn the summary from the plain prompt."""
+    import torch
+
+    from summarizer.prompts import ANSWER_PREFIX, INSTRUCTION
+    from summarizer.testing import build_random_t5, tiny_t5_config, train_t5_tokenizer
+
+    root = tmp_path_factory.mktemp("training")
+    rng = random.Random(0)
+    rows = [purchase_pair(rng, i) for i in range(260)]
+    data = root / "data"
+    data.mkdir()
+    write_jsonl(data / "train.jsonl", rows[:200])
+    write_jsonl(data / "validation.jsonl", rows[200:])
+    corpus = [INSTRUCTION + ANSWER_PREFIX] * 20 + [TASK_WORD + OTHER] * 20 + [
+        r["dialogue"] + "\n" + r["summary"] for r in rows]
+    tokenizer = train_t5_tokenizer(corpus, vocab_size=200)
+    torch.manual_seed(0)
+    model = build_random_t5(tiny_t5_config(len(tokenizer), initializer_factor=1.0))
+    _pretrain(model, tokenizer)
+    base = root / "base"
+    model.save_pretrained(base)
+    tokenizer.save_pretrained(base)
+    return {"root": root, "base": base, "data": data}

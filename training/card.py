@@ -35,7 +35,7 @@ def model_card(*, method: str, kind: str, base: str, data: str, n_train: int, se
                trainable: int, total: int, seconds: float, global_step: int,
                resumed_from: str | None, final_loss: float | None, rouge: dict | None,
                eval_description: str,
-               registry_entry: str, loss_plot: str | None = None) -> str:
+               registry_entry: str, loss_plot: str | None = None, processes: int = 1) -> str:
     hyper = {**asdict(config), **{k: v for k, v in asdict(settings).items()
                                   if k not in ("base", "data", "output", "name", "overwrite",
                                                "resume")}}
@@ -51,6 +51,8 @@ def model_card(*, method: str, kind: str, base: str, data: str, n_train: int, se
         rouge_text = "Not evaluated (`--limit-eval 0`)."
     resumed = f" (resumed from `{resumed_from}`; the time is this session's)" if resumed_from else ""
     loss = f"{final_loss:.4f}" if final_loss is not None else "n/a"
+    batch = settings.per_device_train_batch_size * settings.gradient_accumulation_steps * processes
+    parallel = f" on {processes} processes (DDP)" if processes > 1 else ""
     return f"""---
 base_model: {base}
 library_name: {"peft" if kind in ("lora", "prompt-tuning") else "transformers"}
@@ -62,7 +64,7 @@ tags: [summarization, dialogsum, {method}]
 - **Method:** {method} (registry kind `{kind}`)
 - **Base model:** `{base}`
 - **Data:** `{data}`, {n_train} training rows, prompt template of `summarizer.prompts.format_prompt`
-- **Training:** {global_step} optimizer steps, {_duration(seconds)}{resumed}; last logged loss {loss}
+- **Training:** {global_step} optimizer steps of {batch} examples{parallel}, {_duration(seconds)}{resumed}; last logged loss {loss}
 - **Written:** {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC
 {f"{chr(10)}![training loss]({loss_plot}){chr(10)}" if loss_plot else ""}
 ## Parameters

@@ -12,7 +12,8 @@ import os
 import sys
 from pathlib import Path
 
-from summarizer.cli import quiet_libraries
+from summarizer import distributed
+from summarizer.cli import Parser, quiet_libraries
 from summarizer.errors import UserError
 
 from .config import RunSettings, add_dataclass_arguments, from_namespace
@@ -26,8 +27,9 @@ _DESCRIPTIONS = {
 }
 
 
-class _Parser(argparse.ArgumentParser):
-    """Usage mistakes in one line, like every other error of this CLI."""
+class _Parser(Parser):
+    """Usage mistakes in one line, like every other error of this CLI (once, from the main
+    process, under torchrun / accelerate launch)."""
 
     def error(self, message):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
@@ -102,6 +104,8 @@ def _run_training(args) -> int:
         register_file = resolve_registry_path(args.register or None).resolve()
     result = train(args.command, settings, config, progress=not args.quiet,
                    register_file=register_file)
+    if not distributed.is_main_process():
+        return 0
     if result.rouge:
         print("ROUGE: " + "  ".join(f"{k}={result.rouge[k]:.4f}"
                                     for k in ("rouge1", "rouge2", "rougeL", "rougeLsum")),
@@ -120,9 +124,12 @@ def _run_evaluate(args) -> int:
 
     from .evaluation import evaluate_spec, folder_spec
 
-    spec = folder_spec(args.model_dir, args.base, name=Path(args.model_dir).name or "trained")
-    examples = load_split(args.data, args.split, limit=args.limit)
+    spec, examples = distributed.agree(lambda: (
+        folder_spec(args.model_dir, args.base, name=Path(args.model_dir).name or "trained"),
+        load_split(args.data, args.split, limit=args.limit)))
     scores = evaluate_spec(spec, examples, args.batch_size, args.max_new_tokens, not args.quiet)
+    if not distributed.is_main_process():
+        return 0
     if args.json:
         print(json.dumps({"model_dir": str(args.model_dir), "split": args.split, **scores}))
     else:
@@ -171,9 +178,11 @@ def main(argv: list[str] | None = None) -> int:
             return _run_experiment(args)
         return _run_params(args)
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
+        if distributed.is_main_process():  # every process stops; the message is shown once
+            print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("error: interrupted (complete checkpoints are kept; continue with --resume)",
-              file=sys.stderr)
+        if distributed.is_main_process():
+            print("error: interrupted (complete checkpoints are kept; continue with --resume)",
+                  file=sys.stderr)
         return 130

@@ -40,8 +40,12 @@ class RunSettings:
     limit_eval: int | None = option(50, "evaluate on the first N rows of --eval-split "
                                         "(0 skips the evaluation)")
     max_steps: int = option(-1, "stop after this many optimizer steps (-1: run all epochs)")
-    per_device_train_batch_size: int = option(8, "examples per step and device")
+    per_device_train_batch_size: int = option(8, "examples per step and process (the global "
+                                                 "batch is this x processes x accumulation)")
     gradient_accumulation_steps: int = option(1, "micro-batches per optimizer step")
+    gradient_checkpointing: bool = option(False, "recompute activations in the backward pass: "
+                                                 "less memory (larger models or batches), "
+                                                 "slower steps")
     save_steps: int = option(500, "write a checkpoint every N steps")
     save_total_limit: int = option(2, "keep only the newest N checkpoints")
     logging_steps: int = option(10, "log the training loss every N steps")

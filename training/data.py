@@ -61,9 +61,32 @@ def tokenize(examples: Sequence[Example], tokenizer, max_source_length: int,
                                          labels["input_ids"])]
 
 
-def collator(tokenizer):
+def collator(tokenizer, model=None):
     """Pads each batch to its longest row; labels are padded with -100 so padding is not learned
-    (padding them with the pad token would teach the model to emit padding)."""
+    (padding them with the pad token would teach the model to emit padding). With `model`, the
+    batch also carries the decoder inputs (the labels shifted right), as `token_mean_loss` needs."""
     from transformers import DataCollatorForSeq2Seq
 
-    return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=LABEL_PAD, padding=True)
+    return DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=LABEL_PAD, padding=True)
+
+
+def token_mean_loss(outputs, labels, num_items_in_batch=None):
+    """Cross-entropy per label token, averaged over every label token of the optimizer step.
+
+    T5 averages over each micro-batch's own tokens. Split over processes (DDP) or micro-batches
+    (gradient accumulation), a token in a short batch then weighs more than one in a long batch;
+    and because T5's forward takes **kwargs, the Trainer believes it divides by the step's token
+    count and scales its loss by the number of processes. Given as the Trainer's
+    `compute_loss_func`, this sums over the micro-batch and divides by the Trainer's count of the
+    step's tokens over all micro-batches and processes: the gradient of the mean over the global
+    batch, however it is split, and with one process and one micro-batch T5's own mean. (The
+    Trainer takes the labels out of the batch for it: the collator supplies the decoder inputs.)
+    """
+    import torch
+
+    logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+    labels = labels.to(logits.device)
+    total = torch.nn.functional.cross_entropy(logits.view(-1, logits.size(-1)), labels.view(-1),
+                                              ignore_index=LABEL_PAD, reduction="sum")
+    count = num_items_in_batch if num_items_in_batch is not None else (labels != LABEL_PAD).sum()
+    return total / count

@@ -1,5 +1,11 @@
 """One training run, the same pipeline for every method: check inputs, load, train with
-checkpoints, save the output folder atomically, evaluate it, write its card and registry entry."""
+checkpoints, save the output folder atomically, evaluate it, write its card and registry entry.
+
+Under `torchrun` / `accelerate launch` every process runs this pipeline: the Trainer does the data
+parallelism, every process checks the inputs and none starts unless all agree, the end-of-run
+evaluation is split across the processes, and only the main process writes the output folder,
+the card, the loss plot and the registry entry, and prints (`summarizer.distributed`).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,11 @@ import json
 import os
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from summarizer import distributed
 from summarizer.data import resolve_source
 from summarizer.errors import ModelLoadError, UserError
 from summarizer.registry import ModelSpec, resolve_registry_path
@@ -17,7 +25,7 @@ from summarizer.registry import ModelSpec, resolve_registry_path
 from . import checkpoints
 from .card import model_card, plot_losses
 from .config import RunSettings, as_dict
-from .data import collator, load_training_data, tokenize
+from .data import collator, load_training_data, token_mean_loss, tokenize
 from .methods import get_method
 from .params import count_parameters
 
@@ -37,7 +45,8 @@ class TrainResult:
 
 
 def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    if distributed.is_main_process():
+        print(message, file=sys.stderr, flush=True)
 
 
 def _local_or_hub(location: str) -> str:
@@ -127,8 +136,11 @@ def register(registry_file: Path, entry: str) -> None:
 def training_arguments(folder: Path, *, learning_rate: float, weight_decay: float,
                        warmup_steps: int, max_steps: int, batch_size: int, save_steps: int,
                        logging_steps: int, seed: int, progress: bool, num_train_epochs: float = 1.0,
-                       gradient_accumulation_steps: int = 1, save_total_limit: int = 2):
-    """The Trainer's arguments, the same for fine-tuning and the mini experiment's pre-training."""
+                       gradient_accumulation_steps: int = 1, save_total_limit: int = 2,
+                       gradient_checkpointing: bool = False):
+    """The Trainer's arguments, the same for fine-tuning and the mini experiment's pre-training.
+
+    Under a launcher the Trainer runs DDP over the processes, `batch_size` per process."""
     import torch
     from transformers import Seq2SeqTrainingArguments
 
@@ -144,6 +156,12 @@ def training_arguments(folder: Path, *, learning_rate: float, weight_decay: floa
         seed=seed, report_to=[], disable_tqdm=not progress,
         bf16=cuda and torch.cuda.is_bf16_supported(), use_cpu=not cuda,
         label_names=["labels"], remove_unused_columns=False, dataloader_pin_memory=cuda,
+        # transformers' new name for gradient checkpointing
+        activation_checkpointing=gradient_checkpointing,
+        ddp_backend=distributed.backend(),
+        # Every trainable weight (all of them, LoRA's A and B, the soft prompt) takes part in every
+        # step, so DDP need not walk the graph after each backward looking for unused ones.
+        ddp_find_unused_parameters=False,
     )
 
 
@@ -151,11 +169,14 @@ def marker_callback():
     from transformers import TrainerCallback
 
     class MarkComplete(TrainerCallback):
-        """Runs after the Trainer has written every file of a checkpoint."""
+        """Runs after the Trainer has written every file of a checkpoint. Under DDP each process
+        writes its own files (the main one the weights and state, each its RNG state): the
+        checkpoint is marked once, by the process that wrote the weights, after all have saved."""
 
         def on_save(self, args, state, control, **kwargs):
+            args.distributed_state.wait_for_everyone()
             folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            if folder.is_dir():
+            if args.should_save and folder.is_dir():
                 checkpoints.mark_complete(folder, state.global_step)
 
     return MarkComplete()
@@ -207,8 +228,13 @@ def plan(method: str, settings: RunSettings, config=None,
 
 def train(method: str, settings: RunSettings, config=None, *, progress: bool = True,
           register_file: Path | None = None, callbacks=()) -> TrainResult:
-    run = plan(method, settings, config, register_file)
-    tokenizer, model, state, seconds, loss_curve, counts = _fit(run, progress, callbacks)
+    run = distributed.agree(lambda: plan(method, settings, config, register_file))
+    if len(set(distributed.gather([str(run.resume_from)]))) > 1:
+        raise UserError(f"the processes found different checkpoints in "
+                        f"{checkpoints.checkpoint_dir(run.output)}: every process must see the "
+                        f"same folder (a shared file system)")
+    distributed.on_main(lambda: _prepare_checkpoints(run))
+    trainer, tokenizer, model, state, seconds, loss_curve, counts = _fit(run, progress, callbacks)
     losses = [loss for _, loss in loss_curve]
     spec = ModelSpec(name=run.name, kind=run.module.KIND, path=str(run.output),
                      description=f"{method} on {run.data} from {settings.base} "
@@ -216,13 +242,25 @@ def train(method: str, settings: RunSettings, config=None, *, progress: bool = T
                      **run.module.registry_entry(run.config, run.base))
     # Printed entries are relative to the default registry file, where they are meant to go.
     entry = registry_toml(spec, register_file or resolve_registry_path(None))
-    rouge = _write_output(run, model, tokenizer, spec, entry, state.global_step, seconds, loss_curve,
-                          counts, progress)
-    if register_file is not None:
+    rouge = _write_output(run, trainer, tokenizer, spec, entry, state.global_step, seconds,
+                          loss_curve, counts, progress)
+    if register_file is not None and distributed.is_main_process():
         register(register_file, entry)
     return TrainResult(output=run.output, model=model, tokenizer=tokenizer, spec=spec,
                        registry_entry=entry, global_step=state.global_step, seconds=seconds,
                        losses=losses, rouge=rouge, resumed_from=run.resume_from)
+
+
+def _prepare_checkpoints(run: _Plan) -> None:
+    """Clear or tidy the checkpoint folder (main process only, once every process has checked)."""
+    settings = run.settings
+    if settings.overwrite:
+        checkpoints.clear_checkpoints(run.output)
+    if settings.resume:
+        for path in checkpoints.discard_partial(run.output):
+            _say(f"deleted unfinished checkpoint {path.name}")
+        _say(f"resuming from {run.resume_from}" if run.resume_from else
+             "no complete checkpoint to resume from: starting at step 0")
 
 
 def _fit(run: _Plan, progress: bool, callbacks):
@@ -231,13 +269,6 @@ def _fit(run: _Plan, progress: bool, callbacks):
 
     settings = run.settings
     tokenizer, model = load_base(run.base)
-    if settings.overwrite:
-        checkpoints.clear_checkpoints(run.output)
-    if settings.resume:
-        for path in checkpoints.discard_partial(run.output):
-            _say(f"deleted unfinished checkpoint {path.name}")
-        _say(f"resuming from {run.resume_from}" if run.resume_from else
-             "no complete checkpoint to resume from: starting at step 0")
     set_seed(settings.seed)  # LoRA's A matrices and the data order
     model = run.module.wrap(model, run.config, run.base)
     counts = count_parameters(model)
@@ -252,11 +283,12 @@ def _fit(run: _Plan, progress: bool, callbacks):
             save_steps=settings.save_steps, logging_steps=settings.logging_steps, seed=settings.seed,
             progress=progress, num_train_epochs=run.config.num_train_epochs,
             gradient_accumulation_steps=settings.gradient_accumulation_steps,
-            save_total_limit=settings.save_total_limit),
+            save_total_limit=settings.save_total_limit,
+            gradient_checkpointing=settings.gradient_checkpointing),
         train_dataset=tokenize(run.train_rows, tokenizer, settings.max_source_length,
                                settings.max_target_length),
-        data_collator=collator(tokenizer), processing_class=tokenizer,
-        callbacks=[marker_callback(), *callbacks],
+        data_collator=collator(tokenizer, model), processing_class=tokenizer,
+        compute_loss_func=token_mean_loss, callbacks=[marker_callback(), *callbacks],
     )
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(run.resume_from) if run.resume_from else None)
@@ -264,26 +296,40 @@ def _fit(run: _Plan, progress: bool, callbacks):
     loss_curve = [(entry["step"], entry["loss"]) for entry in trainer.state.log_history if "loss" in entry]
     model = trainer.model
     model.eval()
-    return tokenizer, model, trainer.state, seconds, loss_curve, counts
+    return trainer, tokenizer, model, trainer.state, seconds, loss_curve, counts
 
 
-def _write_output(run: _Plan, model, tokenizer, spec: ModelSpec, entry: str, global_step: int,
+def _write_output(run: _Plan, trainer, tokenizer, spec: ModelSpec, entry: str, global_step: int,
                   seconds: float, loss_curve: list[tuple[int, float]], counts: tuple[int, int],
                   progress: bool) -> dict | None:
-    """Weights, tokenizer, evaluation, card: all in a temporary folder renamed into place."""
-    settings, rouge = run.settings, None
+    """Weights, tokenizer, evaluation, card: all in a temporary folder renamed into place by the
+    main process; under a launcher every process takes part in the evaluation."""
+    settings, rouge, model = run.settings, None, trainer.model
     losses = [loss for _, loss in loss_curve]
-    with checkpoints.atomic_folder(run.output) as folder:
-        run.module.save(model, folder, settings.save_dtype, settings.max_shard_size)
-        tokenizer.save_pretrained(folder)
+    # FSDP and DeepSpeed hold a share of the weights on each process: gathering the whole state
+    # dict is a collective, so every process asks for it (DDP and one process have it already).
+    state_dict = (trainer.accelerator.get_state_dict(model)
+                  if trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled else None)
+    main = distributed.is_main_process()
+    with (checkpoints.atomic_folder(run.output) if main else nullcontext()) as folder:
+        def save() -> str:
+            run.module.save(model, folder, settings.save_dtype, settings.max_shard_size,
+                            state_dict=state_dict)
+            tokenizer.save_pretrained(folder)
+            return str(folder)
+
+        saved = Path(distributed.on_main(save))  # the others wait for the files they evaluate
         if run.eval_rows:  # scored from the saved files, through the registry, as the app loads them
             from .evaluation import evaluate_spec
-            rouge = evaluate_spec(ModelSpec(run.name, spec.kind, str(folder), spec.base), run.eval_rows,
+            rouge = evaluate_spec(ModelSpec(run.name, spec.kind, str(saved), spec.base), run.eval_rows,
                                   settings.eval_batch_size, settings.eval_max_new_tokens, progress)
+        if not main:
+            return rouge
         (folder / "training_config.json").write_text(json.dumps(
             {"method": run.method, "settings": as_dict(settings), "config": as_dict(run.config),
              "global_step": global_step, "seconds": seconds, "rouge": rouge, "losses": losses,
-             "trainable_parameters": counts[0], "all_parameters": counts[1]}, indent=2))
+             "trainable_parameters": counts[0], "all_parameters": counts[1],
+             "processes": trainer.args.world_size}, indent=2))
         from_file = Path(run.data).expanduser().is_file()
         plotted = plot_losses(loss_curve, folder / "training_loss.png")
         (folder / "README.md").write_text(model_card(
@@ -292,7 +338,7 @@ def _write_output(run: _Plan, model, tokenizer, spec: ModelSpec, entry: str, glo
             total=counts[1], seconds=seconds, global_step=global_step,
             resumed_from=str(run.resume_from) if run.resume_from else None,
             final_loss=losses[-1] if losses else None, rouge=rouge, registry_entry=entry,
-            loss_plot="training_loss.png" if plotted else None,
+            loss_plot="training_loss.png" if plotted else None, processes=trainer.args.world_size,
             eval_description=(f"the last {len(run.eval_rows)} rows of the file, held out from training"
                               if from_file else
                               f"the first {len(run.eval_rows)} rows of the {settings.eval_split} split")))

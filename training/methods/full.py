@@ -25,14 +25,18 @@ def wrap(model, config: Config, base: str):
     return model
 
 
-def save(model, folder, dtype: str = "float32", max_shard_size: str | None = None) -> None:
+def save(model, folder, dtype: str = "float32", max_shard_size: str | None = None,
+         state_dict=None) -> None:
     """model.safetensors (or shards and their index) + config.json + generation_config.json: a
-    plain seq2seq folder, stored in `dtype`."""
+    plain seq2seq folder, stored in `dtype`. `state_dict`: the weights gathered from the
+    processes when FSDP or DeepSpeed shard them (else the model's own)."""
     import copy
 
     import torch
 
-    if dtype != "float32":  # a copy: the trained model in memory stays as it was
+    if state_dict is not None:
+        state_dict = {k: v.to(getattr(torch, dtype)) for k, v in state_dict.items()}
+    elif dtype != "float32":  # a copy: the trained model in memory stays as it was
         model = copy.deepcopy(model).to(getattr(torch, dtype))
     config = model.config
     # transformers 5 always reports T5's embeddings as tied; FLAN-T5's lm_head is its own matrix,
@@ -41,7 +45,7 @@ def save(model, folder, dtype: str = "float32", max_shard_size: str | None = Non
     if model.get_output_embeddings().weight is not model.get_input_embeddings().weight:
         config.tie_word_embeddings = False
     config.use_cache = True  # switched off for training; generation wants the cache back
-    model.save_pretrained(folder, safe_serialization=True,
+    model.save_pretrained(folder, safe_serialization=True, state_dict=state_dict,
                           **({"max_shard_size": max_shard_size} if max_shard_size else {}))
 
 

@@ -54,10 +54,11 @@ def wrap(model, config: Config, base: str | None):
     return get_peft_model(model, peft_config(config, base))
 
 
-def save(model, folder, dtype: str = "float32", max_shard_size: str | None = None) -> None:
+def save(model, folder, dtype: str = "float32", max_shard_size: str | None = None,
+         state_dict=None) -> None:
     """adapter_config.json + adapter_model.safetensors (`prompt_embeddings`)."""
     # Adapters are small: kept in float32 whatever `dtype` says, so they never need sharding.
-    model.save_pretrained(folder, safe_serialization=True)
+    model.save_pretrained(folder, safe_serialization=True, state_dict=state_dict)
 
 
 def registry_entry(config: Config, base: str) -> dict:
