@@ -88,7 +88,7 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="python -m summarizer",
-                                     description="Summarize dialogues with FLAN-T5 variants and score them with ROUGE.")
+                    description="Summarize dialogues with FLAN-T5 variants and score them with ROUGE.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = commands.add_parser("summarize", help="summarize one dialogue",

@@ -233,6 +233,7 @@ def train(method: str, settings: RunSettings, config=None, *, progress: bool = T
         raise UserError(f"the processes found different checkpoints in "
                         f"{checkpoints.checkpoint_dir(run.output)}: every process must see the "
                         f"same folder (a shared file system)")
+    # Only now, with every process's checks done, does anyone delete or tidy checkpoints.
     distributed.on_main(lambda: _prepare_checkpoints(run))
     trainer, tokenizer, model, state, seconds, loss_curve, counts = _fit(run, progress, callbacks)
     losses = [loss for _, loss in loss_curve]
