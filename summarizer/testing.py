@@ -73,7 +73,7 @@ def tiny_t5_config(vocab_size: int, **overrides):
 
 
 def architecture_config(name: str):
-    """The public config of flan-t5-small/base/large (shipped in training/architectures/)."""
+    """The public config of flan-t5-small/base/large/xl (shipped in training/architectures/)."""
     from transformers import T5Config
 
     path = ARCHITECTURES_DIR / f"{name}.json"

@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  description="Trainable and total parameters of a method on a "
                                              "FLAN-T5 architecture, built on the meta device.")
     params.add_argument("--arch", required=True,
-                        help="flan-t5-small | flan-t5-base | flan-t5-large (training/architectures)")
+                        help="flan-t5-small | flan-t5-base | flan-t5-large | flan-t5-xl (training/architectures)")
     params.add_argument("--method", default="full", help=f"{' | '.join(METHODS)} (default: full)")
     lora_r = METHODS["lora"].Config().lora_r  # the defaults the training commands use
     virtual_tokens = METHODS["prompt-tuning"].Config().num_virtual_tokens
