@@ -64,10 +64,13 @@ class Preset:
         learning_rate=5e-4, weight_decay=0.01, num_train_epochs=5.0, warmup_steps=200))
     # r=16 on q and v is ~1.3% of the weights here, as r=32 is 1.4% of flan-t5-base.
     lora: lora.Config = field(default_factory=lambda: lora.Config(
-        lora_r=16, lora_alpha=32, learning_rate=2e-3, num_train_epochs=5.0, warmup_steps=200))
+        lora_r=16, lora_alpha=32, learning_rate=2e-3, num_train_epochs=3.0, warmup_steps=200))
+    # The PEFT runs get 3 epochs to full fine-tuning's 5 so that all three fit one sitting on two
+    # CPU cores; benchmarks/bench_method_cost.py compares the methods per step instead.
     prompt: prompt_tuning.Config = field(default_factory=lambda: prompt_tuning.Config(
-        learning_rate=3e-2, num_train_epochs=5.0, warmup_steps=200))
+        learning_rate=3e-2, num_train_epochs=3.0, warmup_steps=200))
     batch_size: int = 16
+    group_by_length: bool = True
     max_source_length: int = 512
     max_target_length: int = 128
     save_steps: int = 250
@@ -184,7 +187,7 @@ def _fine_tune(stage: str):
             base=str(output / "mini-original"), data=data, output=str(output / MODEL_STAGES[stage]),
             resume=True, limit_train=settings.limit_train,
             max_steps=settings.max_steps or -1,
-            per_device_train_batch_size=preset.batch_size,
+            per_device_train_batch_size=preset.batch_size, group_by_length=preset.group_by_length,
             save_steps=settings.save_steps or preset.save_steps,
             max_source_length=preset.max_source_length, max_target_length=preset.max_target_length,
             seed=settings.seed, eval_batch_size=preset.eval_batch_size,

@@ -137,7 +137,7 @@ def training_arguments(folder: Path, *, learning_rate: float, weight_decay: floa
                        warmup_steps: int, max_steps: int, batch_size: int, save_steps: int,
                        logging_steps: int, seed: int, progress: bool, num_train_epochs: float = 1.0,
                        gradient_accumulation_steps: int = 1, save_total_limit: int = 2,
-                       gradient_checkpointing: bool = False):
+                       gradient_checkpointing: bool = False, group_by_length: bool = False):
     """The Trainer's arguments, the same for fine-tuning and the mini experiment's pre-training.
 
     Under a launcher the Trainer runs DDP over the processes, `batch_size` per process."""
@@ -158,6 +158,9 @@ def training_arguments(folder: Path, *, learning_rate: float, weight_decay: floa
         label_names=["labels"], remove_unused_columns=False, dataloader_pin_memory=cuda,
         # transformers' new name for gradient checkpointing
         activation_checkpointing=gradient_checkpointing,
+        # Batches of similar length pad less: DialogSum prompts average ~180 tokens but a random
+        # batch of 16 pads to ~360, so grouping about halves the encoder's work.
+        train_sampling_strategy="group_by_length" if group_by_length else "random",
         ddp_backend=distributed.backend(),
         # Every trainable weight (all of them, LoRA's A and B, the soft prompt) takes part in every
         # step, so DDP need not walk the graph after each backward looking for unused ones.
@@ -285,7 +288,8 @@ def _fit(run: _Plan, progress: bool, callbacks):
             progress=progress, num_train_epochs=run.config.num_train_epochs,
             gradient_accumulation_steps=settings.gradient_accumulation_steps,
             save_total_limit=settings.save_total_limit,
-            gradient_checkpointing=settings.gradient_checkpointing),
+            gradient_checkpointing=settings.gradient_checkpointing,
+            group_by_length=settings.group_by_length),
         train_dataset=tokenize(run.train_rows, tokenizer, settings.max_source_length,
                                settings.max_target_length),
         data_collator=collator(tokenizer, model), processing_class=tokenizer,
