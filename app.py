@@ -7,7 +7,7 @@ The page is declared in `webui/` (one module per tab) and the work is done by `s
     $SUMMARIZER_REGISTRY  models (default models.toml)
     $DIALOGSUM_PATH       DialogSum folder for examples and shots (default: the hub dataset)
     $STUDIO_RESULTS       `python -m summarizer evaluate --output` JSON for the Benchmark tab
-                          (default assets/results.json)
+                          (default assets/mini/results.json)
     $STUDIO_WARMUP        models to load in the background at start-up (comma-separated;
                           default: the pre-selected models; "none" to skip)
     $STUDIO_QUEUE_SIZE    requests that may wait in the queue (default 16)

@@ -311,7 +311,7 @@ def test_benchmark_without_results_shows_published_rows(studio):
 
 def test_benchmark_reads_evaluate_output(setup, tmp_path):
     from summarizer.data import load_split
-    from summarizer.evaluation import evaluate
+    from summarizer.evaluation import evaluate, rescore
     from summarizer.generation import DecodingSettings
 
     registry = Registry.from_file(setup["registry"])
@@ -325,6 +325,15 @@ def test_benchmark_reads_evaluate_output(setup, tmp_path):
     assert ours[0]["rouge1"] == pytest.approx(report.score("longest-3")["rouge1"])
     assert "2 dialogue(s)" in view.note and "course lab (published)" in view.note
     assert len(core.benchmark_table(view)) == 5
+    # The miniature experiment's results also carry the paper's scoring: shown as their own rows.
+    paper = rescore(report, load_split(str(setup["data"]), "test", limit=2), reference="summary1",
+                    use_stemmer=True)
+    document = json.loads(results.read_text(encoding="utf-8"))
+    results.write_text(json.dumps({**document, "paper_scoring": {"aggregate": paper.aggregate}}),
+                       encoding="utf-8")
+    scored = [r for r in studio.benchmark().rows if "paper's scoring" in r["description"]]
+    assert [r["model"] for r in scored] == ["longest-3", "original"]
+    assert scored[0]["rouge1"] == pytest.approx(paper.score("longest-3")["rouge1"])
     results.write_text("{not json", encoding="utf-8")
     assert "could not be read" in studio.benchmark().note
 

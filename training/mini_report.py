@@ -60,14 +60,20 @@ def _training_facts(output: Path) -> dict[str, dict]:
     for model, stage in stage_of.items():
         config_file = output / model / "training_config.json"
         config = json.loads(config_file.read_text()) if config_file.is_file() else {}
+        details = journal.get(stage, {}).get("details", {})
         facts[model] = {"seconds": journal.get(stage, {}).get("seconds"),
                         "global_step": config.get("global_step"),
+                        "epochs": details.get("config", {}).get("num_train_epochs"),
                         "trainable_parameters": config.get("trainable_parameters"),
                         "all_parameters": config.get("all_parameters")}
-    full_seconds = facts["mini-instruct"]["seconds"]
+    full = facts["mini-instruct"]
     for model in ("mini-instruct", "mini-lora", "mini-prompt"):
-        seconds = facts[model]["seconds"]
-        facts[model]["time_vs_full"] = seconds / full_seconds if seconds and full_seconds else None
+        seconds, steps = facts[model]["seconds"], facts[model]["global_step"]
+        ok = seconds and steps and full["seconds"] and full["global_step"]
+        facts[model]["time_vs_full"] = seconds / full["seconds"] if ok else None
+        # The PEFT stages may run fewer epochs than full fine-tuning: per step is the fair ratio.
+        facts[model]["step_time_vs_full"] = (
+            (seconds / steps) / (full["seconds"] / full["global_step"]) if ok else None)
     return facts
 
 
@@ -125,16 +131,18 @@ def experiment_section(model: str, journal: dict, facts: dict, table: str, n: in
 
 def results_table(default: list[dict], paper: list[dict], facts: dict[str, dict]) -> str:
     paper_by_model = {r["model"]: r for r in paper}
-    lines = ["| model | trainable | time × full | ROUGE-1 | ROUGE-2 | ROUGE-L | ROUGE-1 (paper) "
+    lines = ["| model | trainable | epochs | time × full (run, per step) | ROUGE-1 | ROUGE-2 | ROUGE-L | ROUGE-1 (paper) "
              "| ROUGE-2 (paper) | ROUGE-L (paper) | distinct | repetitive | own − shuffled ROUGE-1 |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in default:
         p, f = paper_by_model[row["model"]], facts.get(row["model"], {})
         share = (f"{100 * f['trainable_parameters'] / f['all_parameters']:.2f}%"
                  if f.get("trainable_parameters") and f.get("all_parameters") else "–")
-        ratio = f"{f['time_vs_full']:.2f}" if f.get("time_vs_full") else "–"
+        ratio = (f"{f['time_vs_full']:.2f}, {f['step_time_vs_full']:.2f}"
+                 if f.get("time_vs_full") else "–")
+        epochs = f"{f['epochs']:g}" if f.get("epochs") else "–"
         lines.append(
-            f"| {row['model']} | {share} | {ratio} | {row['rouge1']:.4f} | {row['rouge2']:.4f} | "
+            f"| {row['model']} | {share} | {epochs} | {ratio} | {row['rouge1']:.4f} | {row['rouge2']:.4f} | "
             f"{row['rougeL']:.4f} | {p['rouge1']:.4f} | {p['rouge2']:.4f} | {p['rougeL']:.4f} | "
             f"{row.get('distinct', 0):.1%} | {row.get('repetitive', 0):.1%} | "
             f"{p['rouge1'] - p.get('rouge1_shuffled', 0):+.4f} |")

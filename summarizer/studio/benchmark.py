@@ -25,7 +25,7 @@ class BenchmarkMixin:
     def benchmark(self) -> BenchmarkView:
         """Dataset-level ROUGE from the server's results file, with the course's published rows.
 
-        The file is chosen by the server's configuration ($STUDIO_RESULTS or assets/results.json);
+        The file is chosen by the server's configuration ($STUDIO_RESULTS or assets/mini/results.json);
         nothing a user sends can change which file is read.
         """
         rows: list[dict] = []
@@ -33,8 +33,8 @@ class BenchmarkMixin:
         if not path.is_file():
             note = (f"No results file on this server yet ({html.escape(path.name)}). Write one with "
                     "`python -m summarizer evaluate --models original,instruct,peft-lora --split test "
-                    "--output runs/results.json` and set $STUDIO_RESULTS to it (to publish it in "
-                    "assets/results.json keep only its settings and aggregate: its rows quote DialogSum). "
+                    "--output runs/results.json` and set $STUDIO_RESULTS to it (to publish one, keep only "
+                    "its settings and aggregate: its rows quote DialogSum). "
                     "Below: the course's published figures only.")
         else:
             try:
@@ -62,12 +62,21 @@ def read_results(path: Path) -> list[dict]:
     aggregate = document.get("aggregate") if isinstance(document, dict) else None
     if not isinstance(aggregate, list):
         raise UserError(f"{path.name}: no 'aggregate' list (write it with `python -m summarizer evaluate --output`)")
+    # The miniature experiment's file also carries the DialogSum paper's scoring of the same run.
+    paper = document.get("paper_scoring")
+    paper_aggregate = paper.get("aggregate") if isinstance(paper, dict) else None
+    return (_rows(aggregate, "") +
+            _rows(paper_aggregate if isinstance(paper_aggregate, list) else [],
+                  ", paper's scoring (first reference, stemmed)"))
+
+
+def _rows(aggregate: list, scoring: str) -> list[dict]:
     rows = []
     for entry in aggregate:
         if not isinstance(entry, dict) or "model" not in entry:
             continue
         rows.append({"source": "this project (evaluate)", "model": str(entry["model"]),
-                     "description": f"{entry.get('shots', 0)}-shot", "shots": entry.get("shots", 0),
+                     "description": f"{entry.get('shots', 0)}-shot{scoring}", "shots": entry.get("shots", 0),
                      **{m: _number(entry.get(m)) if entry.get("n") else None for m in rouge.METRICS},
                      "n": entry.get("n")})
     return rows

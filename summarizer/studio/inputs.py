@@ -23,7 +23,8 @@ UPLOAD_SUFFIXES = (".csv", ".jsonl")
 SHOT_MODES = ("zero-shot", "one-shot", "few-shot")
 EXAMPLE_SPLITS = ("validation", "test")
 RESULTS_ENV = "STUDIO_RESULTS"
-DEFAULT_RESULTS = Path(__file__).resolve().parents[2] / "assets" / "results.json"
+# The miniature experiment's evaluation stage writes it: every row measured by this project.
+DEFAULT_RESULTS = Path(__file__).resolve().parents[2] / "assets" / "mini" / "results.json"
 
 
 def clean_dialogue(text: str | None) -> str:
