@@ -4,6 +4,7 @@ loads them, and tell the experiment's story on DialogSum validation dialogues th
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -23,12 +24,22 @@ pytestmark = pytest.mark.skipif(not (MINI / "results.json").is_file(),
                                        "stage yet (python -m training experiment)")
 
 
+def shipped_files() -> list[Path]:
+    """What a clone gets: the tracked files (training checkpoints beside them are ignored)."""
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z", "assets/mini"], cwd=ROOT, check=True,
+                                capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout: the whole folder
+        return [p for p in MINI.rglob("*") if p.is_file() and ".checkpoints" not in str(p)]
+    return [ROOT / name for name in listed.split("\0") if name]
+
+
 def test_every_shipped_file_fits_a_space_and_every_card_names_the_licence():
-    for path in MINI.rglob("*"):
-        if path.is_file():
-            assert path.stat().st_size < 10 * 1024 * 1024, f"{path} is over Spaces' 10 MB limit"
-    total = sum(p.stat().st_size for p in MINI.rglob("*") if p.is_file())
-    assert total < 60 * 1024 * 1024
+    files = shipped_files()
+    assert {"mini-instruct", "mini-lora", "mini-prompt"} <= {p.parent.name for p in files}
+    for path in files:
+        assert path.stat().st_size < 10 * 1024 * 1024, f"{path} is over Spaces' 10 MB limit"
+    assert sum(p.stat().st_size for p in files) < 60 * 1024 * 1024
     for model in MODELS[:-1]:
         card = (MINI / model / "README.md").read_text()
         assert "CC BY-NC-SA 4.0" in card and "non-commercial" in card
