@@ -52,13 +52,17 @@ def _add_decoding(parser, batch_size=8):
     group.add_argument("--top-p", type=float, default=1.0)
     group.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     group.add_argument("--batch-size", type=int, default=batch_size, help=f"default {batch_size}")
+    group.add_argument("--no-repeat-ngram-size", type=int, default=None, metavar="N",
+                       help="never repeat an N-gram; 0 turns it off (default: each model's "
+                            "generation_config.json; the mini models use 4)")
 
 
 def _decoding(args) -> DecodingSettings:
     return DecodingSettings(max_new_tokens=args.max_new_tokens, num_beams=args.num_beams,
                             do_sample=args.sample, temperature=args.temperature, top_p=args.top_p,
                             seed=args.seed, batch_size=args.batch_size,
-                            max_prompt_tokens=args.max_prompt_tokens)
+                            max_prompt_tokens=args.max_prompt_tokens,
+                            no_repeat_ngram_size=args.no_repeat_ngram_size)
 
 
 def _shot_settings(args, shots: int) -> ShotSettings:

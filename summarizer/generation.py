@@ -52,6 +52,9 @@ class DecodingSettings:
     seed: int = 0  # used when sampling
     batch_size: int = 8
     max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS
+    # None: the model's own generation_config.json decides (the mini models block repeated
+    # 4-grams there); 0 turns blocking off; n blocks every repeat of an n-gram.
+    no_repeat_ngram_size: int | None = None
 
     def __post_init__(self):
         checks = [(self.max_new_tokens >= 1, "max_new_tokens must be at least 1"),
@@ -59,7 +62,9 @@ class DecodingSettings:
                   (self.num_beams >= 1, "num_beams must be at least 1"),
                   (self.batch_size >= 1, "batch_size must be at least 1"),
                   (self.temperature > 0, "temperature must be above 0"),
-                  (0 < self.top_p <= 1, "top_p must be in (0, 1]")]
+                  (0 < self.top_p <= 1, "top_p must be in (0, 1]"),
+                  (self.no_repeat_ngram_size is None or self.no_repeat_ngram_size >= 0,
+                   "no_repeat_ngram_size must be 0 (off) or more")]
         for ok, message in checks:
             if not ok:
                 raise UserError(message)
@@ -69,6 +74,8 @@ class DecodingSettings:
                       num_beams=self.num_beams, do_sample=self.do_sample)
         if self.do_sample:
             kwargs.update(temperature=self.temperature, top_p=self.top_p)
+        if self.no_repeat_ngram_size is not None:
+            kwargs.update(no_repeat_ngram_size=self.no_repeat_ngram_size)
         return kwargs
 
 

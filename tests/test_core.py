@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -348,3 +349,27 @@ def test_cached_hub_models_load_offline_without_waiting_for_the_hub(tmp_path, ti
     assert registry.status("lora").state == "loaded"
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert "HF_HUB_OFFLINE is set" in Registry.from_file(tmp_path / "models.toml").status("uncached").reason
+
+
+def test_repetition_blocking_comes_from_the_folder_unless_the_settings_say_otherwise(tmp_path, tiny_models):
+    """The mini models ship no_repeat_ngram_size in generation_config.json; `--no-repeat-ngram-size`
+    (DecodingSettings) overrides it, 0 turning it off."""
+    folder = tmp_path / "instruct"
+    shutil.copytree(tiny_models["instruct"], folder)
+    config_file = folder / "generation_config.json"
+    config = json.loads(config_file.read_text()) if config_file.is_file() else {}
+    config_file.write_text(json.dumps({**config, "no_repeat_ngram_size": 1}))
+    registry = Registry.from_file(write_registry(tmp_path / "models.toml", dict(tiny_models, instruct=folder)))
+    tokenizer = registry.get("instruct").tokenizer
+    long = DecodingSettings(max_new_tokens=24, min_new_tokens=24)
+
+    def tokens(decoding):
+        summary = summarize(registry, ["instruct"], _examples(1), decoding=decoding)[0].summary
+        return tokenizer(summary, add_special_tokens=False).input_ids
+
+    blocked = tokens(long)
+    assert len(set(blocked)) == len(blocked), "the folder's no_repeat_ngram_size=1 applies"
+    free = tokens(dataclasses.replace(long, no_repeat_ngram_size=0))
+    assert len(set(free)) < len(free), "a random-weight model repeats itself once blocking is off"
+    with pytest.raises(UserError, match="no_repeat_ngram_size"):
+        DecodingSettings(no_repeat_ngram_size=-1)

@@ -63,6 +63,15 @@ def test_smoke_run_writes_every_stage_and_a_second_run_continues_where_it_stoppe
     assert results["paper_scoring"]["settings"]["reference"] == "summary1"
     assert results["paper_scoring"]["settings"]["use_stemmer"] is True
     assert set(paper) == set(rows)
+    # The repetition guard is in the folders (every user decodes the same way), and the table
+    # also shows the models without it.
+    for model in ("mini-original", "mini-instruct"):
+        generation = json.loads((output / model / "generation_config.json").read_text())
+        assert generation["no_repeat_ngram_size"] == 4
+    unguarded = results["without_repetition_guard"]
+    assert {r["model"] for r in unguarded["aggregate"]} == set(MODELS)
+    assert unguarded["settings"]["reference"] == "summary1"
+    assert "--no-repeat-ngram-size 0" in (output / "RESULTS.md").read_text()
     assert "rows" not in results, "per-dialogue rows quote DialogSum and must not be written"
     assert results["training"]["mini-lora"]["trainable_parameters"] < \
         results["training"]["mini-instruct"]["trainable_parameters"]

@@ -78,6 +78,11 @@ class Preset:
     eval_batch_size: int = 32
     limit_eval: int = 50  # validation dialogues scored at the end of each fine-tuning (the card's ROUGE)
     eval_max_new_tokens: int = 100
+    # Written into the models' generation_config.json by the evaluate stage, so every user of the
+    # folders decodes the same way. Greedy decoding of a model this small loops ("the new house,
+    # and the new house, and ..."); blocking repeated 4-grams stops the loops yet still lets the
+    # 3-gram repetition check measure them. The table also reports the models without it.
+    no_repeat_ngram_size: int = 4
 
 
 PRESETS = {"mini": Preset}
