@@ -47,7 +47,7 @@ class RunSettings:
                                                  "less memory (larger models or batches), "
                                                  "slower steps")
     group_by_length: bool = option(False, "batch rows of similar length together: less padding, "
-                                          "about twice as fast on DialogSum")
+                                          "faster steps")
     save_steps: int = option(500, "write a checkpoint every N steps")
     save_total_limit: int = option(2, "keep only the newest N checkpoints")
     logging_steps: int = option(10, "log the training loss every N steps")
