@@ -66,7 +66,7 @@ class Preset:
     lora: lora.Config = field(default_factory=lambda: lora.Config(
         lora_r=16, lora_alpha=32, learning_rate=2e-3, num_train_epochs=3.0, warmup_steps=200))
     # The PEFT runs get 3 epochs to full fine-tuning's 5 so that all three fit one sitting on two
-    # CPU cores; benchmarks/bench_method_cost.py compares the methods per step instead.
+    # CPU cores; the results table therefore compares their time per step as well as per run.
     prompt: prompt_tuning.Config = field(default_factory=lambda: prompt_tuning.Config(
         learning_rate=3e-2, num_train_epochs=3.0, warmup_steps=200))
     batch_size: int = 16
