@@ -209,30 +209,21 @@ SHIPPED = ("mini-original", "mini-instruct", "mini-lora")
                     reason="the miniature experiment's models are not all in assets/mini yet")
 def test_a_fresh_clone_compares_the_shipped_models(tmp_path, monkeypatch):
     """The repository's own models.toml, offline: the page pre-selects the mini models and
-    longest-3, and each of them writes a summary of the sample conversation."""
-    from playwright.sync_api import expect, sync_playwright
+    longest-3, and each of them writes a summary of the sample conversation. Driven by
+    `webui.screenshot.capture`, the code that makes README's picture."""
+    from webui.screenshot import capture
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("STUDIO_WARMUP", raising=False)
     data = write_release_folder(tmp_path / "dialogsum")
     with running_app(ROOT / "models.toml", data, results=ROOT / "assets" / "mini" / "results.json",
                      votes=tmp_path / "votes.sqlite3") as (demo, url):
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
-            try:
-                page = browser.new_page(viewport={"width": 1440, "height": 1000})
-                page.goto(url)
-                expect(page.locator("#models")).to_contain_text("longest-3 · ready", timeout=60_000)
-                names_shown(page)
-                page.locator("#run").click()
-                expect(page.locator("#notes")).to_contain_text("4 of 4 model(s) finished", timeout=120_000)
-                cards = page.locator("#cards .ds-card")
-                names = [cards.nth(i).get_attribute("data-model") for i in range(cards.count())]
-                assert names == [*SHIPPED, "longest-3"]
-                summaries = [cards.nth(i).locator(".ds-summary").inner_text().strip() for i in range(4)]
-                assert all(len(s.split()) >= 3 for s in summaries), summaries
-                # The fine-tuned model writes its own sentence, not the pre-trained model's.
-                assert summaries[1] != summaries[0]
-                page.screenshot(path=str(tmp_path / "shipped.png"), full_page=True)
-            finally:
-                browser.close()
+        shown = capture(url, tmp_path / "shipped.png", CHROMIUM, timeout_ms=120_000)
+    assert "4 of 4 model(s) finished" in shown.notes
+    names = [model for model, _ in shown.cards]
+    assert names == [*SHIPPED, "longest-3"]
+    summaries = [summary for _, summary in shown.cards]
+    assert all(len(s.split()) >= 3 for s in summaries), summaries
+    # The fine-tuned model writes its own sentence, not the pre-trained model's.
+    assert summaries[1] != summaries[0]
+    assert (tmp_path / "shipped.png").stat().st_size > 10_000

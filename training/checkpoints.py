@@ -49,14 +49,15 @@ def clear_checkpoints(output: Path) -> None:
     shutil.rmtree(checkpoint_dir(output), ignore_errors=True)
 
 
-def _write_json_atomically(path: Path, data: dict) -> None:
+def write_atomically(path: Path, text: str) -> None:
+    """Write beside the file, then rename over it: a reader sees the old text or the new, never half."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
 
 def mark_complete(folder: Path, step: int) -> None:
-    _write_json_atomically(folder / MARKER, {"global_step": step})
+    write_atomically(folder / MARKER, json.dumps({"global_step": step}, indent=2))
 
 
 def is_complete(folder: Path) -> bool:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import shlex
 import sys
 import time
@@ -28,8 +27,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from summarizer.data import load_split, resolve_source
-from summarizer.errors import UserError
 
+from .checkpoints import write_atomically
 from .config import RunSettings, as_dict, option
 from .methods import full, lora, prompt_tuning
 from .pretrain import PretrainConfig
@@ -106,9 +105,7 @@ class Journal:
         return self.data["stages"].setdefault(name, {"seconds": 0.0, "attempts": 0})
 
     def save(self) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(self.data, indent=2))
-        os.replace(tmp, self.path)
+        write_atomically(self.path, json.dumps(self.data, indent=2))
 
 
 def command_line(settings: ExperimentSettings) -> str:

@@ -12,13 +12,14 @@ Writes into the experiment folder:
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from summarizer.data import load_split
 from summarizer.evaluation import evaluate, rescore
 from summarizer.generation import DecodingSettings
 from summarizer.registry import ModelSpec, Registry
+
+from .checkpoints import write_atomically
 
 ORIGINAL = "mini-original"
 MODELS = ("mini-original", "mini-instruct", "mini-lora", "mini-prompt", "longest-3")
@@ -44,24 +45,18 @@ def mini_specs() -> list[ModelSpec]:
     ]
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _training_facts(output: Path) -> dict[str, dict]:
+def _training_facts(output: Path, journal: dict) -> dict[str, dict]:
     """Per model: trainable share and training time, from each folder's training_config.json and
     the experiment journal (whose seconds add up every attempt of a resumed stage)."""
-    journal = json.loads((output / "experiment.json").read_text())["stages"]
-    stage_of = {"mini-original": "original", "mini-instruct": "instruct", "mini-lora": "lora",
-                "mini-prompt": "prompt"}
+    from .experiment import MODEL_STAGES
+
+    stages = journal["stages"]
     facts = {}
-    for model, stage in stage_of.items():
+    for stage, model in MODEL_STAGES.items():
         config_file = output / model / "training_config.json"
         config = json.loads(config_file.read_text()) if config_file.is_file() else {}
-        details = journal.get(stage, {}).get("details", {})
-        facts[model] = {"seconds": journal.get(stage, {}).get("seconds"),
+        details = stages.get(stage, {}).get("details", {})
+        facts[model] = {"seconds": stages.get(stage, {}).get("seconds"),
                         "global_step": config.get("global_step"),
                         "epochs": details.get("config", {}).get("num_train_epochs"),
                         "trainable_parameters": config.get("trainable_parameters"),
@@ -86,13 +81,13 @@ def set_decoding_defaults(output: Path, no_repeat_ngram_size: int) -> None:
         folder = output / model
         config = GenerationConfig.from_pretrained(folder)
         config.no_repeat_ngram_size = no_repeat_ngram_size
-        _write(folder / "generation_config.json", config.to_json_string())
+        write_atomically(folder / "generation_config.json", config.to_json_string())
 
 
 def evaluate_experiment(settings, preset, output: Path, data: str) -> dict:
     set_decoding_defaults(output, preset.no_repeat_ngram_size)
     registry_file = output / "models.toml"
-    _write(registry_file, "# The miniature experiment's models (python -m training experiment).\n\n"
+    write_atomically(registry_file, "# The miniature experiment's models (python -m training experiment).\n\n"
            + "\n".join(spec.to_toml() for spec in mini_specs()))
     registry = Registry.from_file(registry_file)
     examples = load_split(data, "test", limit=settings.limit_test)
@@ -104,7 +99,8 @@ def evaluate_experiment(settings, preset, output: Path, data: str) -> dict:
     unguarded = evaluate(registry, MODELS[:-1], examples, progress=not settings.quiet,
                          decoding=DecodingSettings(batch_size=16, no_repeat_ngram_size=0))
     unguarded_paper = rescore(unguarded, examples, **PAPER)
-    facts = _training_facts(output)
+    journal = json.loads((output / "experiment.json").read_text())
+    facts = _training_facts(output, journal)
     results = {
         "settings": {**report.settings, "split": "test", "data": "DialogSum test split",
                      "command": ("python -m summarizer evaluate --models " + ",".join(MODELS)
@@ -116,22 +112,21 @@ def evaluate_experiment(settings, preset, output: Path, data: str) -> dict:
                                      "aggregate": unguarded_paper.aggregate},
         "training": facts,
     }
-    _write(output / "results.json", json.dumps(results, indent=2))
+    write_atomically(output / "results.json", json.dumps(results, indent=2))
     table = results_table(report.aggregate, paper.aggregate, facts)
     guard = (f"Decoding: greedy, zero-shot, up to 200 new tokens, and the models' own "
              f"`no_repeat_ngram_size={preset.no_repeat_ngram_size}` (generation_config.json). "
              f"Without it (`--no-repeat-ngram-size 0`), paper's scoring:\n\n"
              + guard_table(unguarded_paper.aggregate))
-    _write(output / "RESULTS.md", f"# The miniature experiment: {len(examples)} test dialogues\n\n"
+    write_atomically(output / "RESULTS.md", f"# The miniature experiment: {len(examples)} test dialogues\n\n"
            f"{table}\n\n{guard}\n\nReproduce: `{results['settings']['command']}` (add "
            f"`--reference summary1 --use-stemmer` for the paper's scoring), run from the repository "
            f"root with `--registry {registry_file.as_posix()}` or the root models.toml.\n")
-    journal = json.loads((output / "experiment.json").read_text())
     for model in MODELS[:-1]:
         card = output / model / "README.md"
         if card.is_file():
             text = card.read_text(encoding="utf-8").split(SECTION)[0]
-            _write(card, text.rstrip("\n") + "\n" + SECTION + experiment_section(
+            write_atomically(card, text.rstrip("\n") + "\n" + SECTION + experiment_section(
                 model, journal, facts[model], f"{table}\n\n{guard}", len(examples)))
     return {"n": len(examples), "rouge1": {r["model"]: r["rouge1"] for r in report.aggregate},
             "rouge1_paper": {r["model"]: r["rouge1"] for r in paper.aggregate}}

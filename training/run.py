@@ -10,7 +10,6 @@ the card, the loss plot and the registry entry, and prints (`summarizer.distribu
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from contextlib import nullcontext
@@ -128,9 +127,7 @@ def register(registry_file: Path, entry: str) -> None:
     existing = registry_file.read_text(encoding="utf-8") if registry_file.exists() else ""
     separator = "" if not existing or existing.endswith("\n\n") else (
         "\n" if existing.endswith("\n") else "\n\n")
-    tmp = registry_file.with_name(registry_file.name + ".tmp")
-    tmp.write_text(existing + separator + entry, encoding="utf-8")
-    os.replace(tmp, registry_file)
+    checkpoints.write_atomically(registry_file, existing + separator + entry)
 
 
 def training_arguments(folder: Path, *, learning_rate: float, weight_decay: float,

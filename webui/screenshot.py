@@ -16,6 +16,7 @@ import shutil
 import socket
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,8 +27,13 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def capture(url: str, output: Path, chromium: str, timeout_ms: int = 180_000) -> list[str]:
-    """Compare on the page at `url` and save the screenshot; returns the models shown."""
+class Captured(NamedTuple):
+    notes: str  # the run's notes line, e.g. "4 of 4 model(s) finished"
+    cards: list[tuple[str, str]]  # (model, summary) per card, in page order
+
+
+def capture(url: str, output: Path, chromium: str, timeout_ms: int = 180_000) -> Captured:
+    """Compare on the page at `url` and save the screenshot; returns what the page showed."""
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:
@@ -42,12 +48,15 @@ def capture(url: str, output: Path, chromium: str, timeout_ms: int = 180_000) ->
             expect(page.locator("#notes")).to_contain_text("model(s) finished", timeout=timeout_ms)
             expect(page.locator("#rouge-chart img")).to_be_visible(timeout=30_000)
             cards = page.locator("#cards .ds-card")
-            models = [cards.nth(i).get_attribute("data-model") for i in range(cards.count())]
+            shown = Captured(page.locator("#notes").inner_text(),
+                             [(cards.nth(i).get_attribute("data-model"),
+                               cards.nth(i).locator(".ds-summary").inner_text().strip())
+                              for i in range(cards.count())])
             page.evaluate("window.scrollTo(0, 0)")
             page.wait_for_timeout(500)
             output.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(output), full_page=True)
-            return models
+            return shown
         finally:
             browser.close()
 
@@ -68,10 +77,10 @@ def main(argv=None) -> int:
     port = _free_port()
     try:
         app.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-        models = capture(f"http://127.0.0.1:{port}/", Path(args.output), chromium)
+        shown = capture(f"http://127.0.0.1:{port}/", Path(args.output), chromium)
     finally:
         demo.close()
-    print(f"wrote {args.output} ({', '.join(models)})")
+    print(f"wrote {args.output} ({', '.join(model for model, _ in shown.cards)})")
     return 0
 
 
