@@ -57,6 +57,18 @@ def processes():
     return PartialState(cpu=cpu, **({"backend": backend()} if cpu else {}))
 
 
+def leave() -> None:
+    """Leave the process group before the interpreter exits. Left to exit, torch destroys the
+    gloo group's threads while they still run, and a process can abort ("terminate called without
+    an active exception", exit -6) after it had already finished, or refused, cleanly."""
+    if not launched():
+        return
+    import torch.distributed
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        processes().destroy_process_group()
+
+
 def wait_for_everyone() -> None:
     state = processes()
     if state is not None:

@@ -186,3 +186,5 @@ def main(argv: list[str] | None = None) -> int:
             print("error: interrupted (complete checkpoints are kept; continue with --resume)",
                   file=sys.stderr)
         return 130
+    finally:
+        distributed.leave()
