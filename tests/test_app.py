@@ -176,6 +176,21 @@ kind = "extractive"
     assert studio.default_models() == ["instruct"]  # no preferred model can run: the ones that can
 
 
+def test_the_page_names_missing_models_as_the_registry_does_not_by_server_path(setup, tmp_path):
+    """A relative path in models.toml is shown relative, in the Models list and on the card:
+    where the server keeps its checkout is none of the visitor's business."""
+    registry = tmp_path / "models.toml"
+    registry.write_text('[models.instruct]\nkind = "seq2seq"\npath = "./outputs/instruct"\n\n'
+                        '[models.longest-3]\nkind = "extractive"\n', encoding="utf-8")
+    studio = core.Studio(Registry.from_file(registry), data_source=str(setup["data"]))
+    studio.refresh_statuses()
+    label = dict((name, label) for label, name in studio.model_choices())["instruct"]
+    reason = {row["model"]: row["reason"] for row in studio.status_table()}["instruct"]
+    card = final(studio, models=["instruct", "longest-3"]).cards[0]
+    for shown in (label, reason, card.error):
+        assert "outputs/instruct" in shown and str(tmp_path) not in shown, shown
+
+
 def test_few_shot_uses_train_examples_and_reports_dropped_shots(studio):
     shots = core.shot_settings("few-shot", 3, "topic")
     view = final(studio, models=["original", "longest-3"], shots=shots, topic="travel")

@@ -196,7 +196,9 @@ class CompareMixin:
                     cards[name].text = payload
                     dirty = True
                 elif kind == "done":
-                    _finish_card(cards[name], *payload, references)
+                    result, wall = payload
+                    result.error = self.without_server_paths(result.error)
+                    _finish_card(cards[name], result, wall, references)
                     dirty = True
                 if dirty and time.monotonic() - last >= min_interval:
                     yield view

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+from dataclasses import replace
 from typing import Sequence
 
 from ..errors import UserError
@@ -39,14 +41,24 @@ class ModelsMixin:
         runnable = [n for n in names if n not in known or known[n].ok]
         return [n for n in PREFERRED_DEFAULTS if n in runnable][:MAX_DEFAULTS] or runnable[:3]
 
+    def without_server_paths(self, message: str | None) -> str | None:
+        """`message` with the registry's folder cut from the paths it names: the page shows
+        `outputs/instruct` as models.toml says it, not where the server keeps its checkout."""
+        source = getattr(self.registry, "source", None)
+        if not message or source is None:
+            return message
+        folder = str(source.expanduser().resolve().parent)
+        return message.replace(folder + os.sep, "").replace(folder, ".")
+
     def refresh_statuses(self) -> list[ModelStatus]:
         """Check every model's files (never loads weights, never raises)."""
         statuses = []
         for name in self.names():
             try:
-                statuses.append(self.registry.status(name, check=True))
+                status = self.registry.status(name, check=True)
             except Exception as err:  # a status check must not take the page down
-                statuses.append(ModelStatus(name, self.registry.spec(name).kind, "error", str(err)))
+                status = ModelStatus(name, self.registry.spec(name).kind, "error", str(err))
+            statuses.append(replace(status, reason=self.without_server_paths(status.reason)))
         with self._status_lock:
             self._statuses = {s.name: s for s in statuses}
         self._checked.set()
