@@ -14,6 +14,7 @@ from pathlib import Path
 
 
 from conftest import synthetic_pairs, write_release_folder
+from training.experiment import Preset
 
 ROOT = Path(__file__).resolve().parent.parent
 # One thread: on a 2-core machine two threads per process only thrash.
@@ -66,7 +67,7 @@ def test_smoke_run_writes_every_stage_and_a_second_run_continues_where_it_stoppe
     # also shows the models without it.
     for model in ("mini-original", "mini-instruct"):
         generation = json.loads((output / model / "generation_config.json").read_text())
-        assert generation["no_repeat_ngram_size"] == 4
+        assert generation["no_repeat_ngram_size"] == Preset.no_repeat_ngram_size
     unguarded = results["without_repetition_guard"]
     assert {r["model"] for r in unguarded["aggregate"]} == set(MODELS)
     assert unguarded["settings"]["reference"] == "summary1"
