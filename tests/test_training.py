@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import write_jsonl
+from conftest import BUYERS, GOODS, write_jsonl
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -451,6 +452,24 @@ def test_missing_or_unreachable_base(world, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_an_adapter_moved_to_another_machine_asks_for_its_base(trained, world, tmp_path, capsys):
+    """adapter_config.json keeps the base's absolute path of the training machine: elsewhere
+    `evaluate` says so in one line, and --base makes it work."""
+    import shutil
+    from training.cli import main
+
+    moved = tmp_path / "moved"
+    shutil.copytree(trained["lora"].output, moved)
+    config = json.loads((moved / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = str(tmp_path / "training-machine" / "base")
+    (moved / "adapter_config.json").write_text(json.dumps(config))
+    argv = ["evaluate", "--model-dir", str(moved), "--data", str(world["data"]), "--split", "validation",
+            "--limit", "2", "--max-new-tokens", "4", "--json", "--quiet"]
+    _fails(capsys, argv, "training-machine/base (where it was trained")
+    assert main(argv + ["--base", str(world["base"])]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 2
+
+
 def test_bad_numbers_and_flags(world, tmp_path, capsys):
     _fails(capsys, _args(world, "full", tmp_path / "out", "--max-steps", "0"), "--max-steps")
     _fails(capsys, _args(world, "full", tmp_path / "out", "--overwrite", "--resume"), "choose one")
@@ -487,4 +506,6 @@ def test_each_output_is_ready_in_the_summarizer_and_summarizes_through_its_cli(t
         assert summarizer(["summarize", "--model", method, "--registry", str(registry),
                            "--max-new-tokens", "16", dialogue.dialogue]) == 0
         summary = capsys.readouterr().out.strip()
-        assert summary and summary.split()[0] in dialogue.dialogue  # the learned "NAME buys N ITEM."
+        # The learned sentence "NAME buys N ITEM." (a model this briefly trained may pick the
+        # wrong name; the untrained base writes the decoy sentence instead).
+        assert re.fullmatch(rf"({'|'.join(BUYERS)}) buys [2-9] ({'|'.join(GOODS)})\.", summary), summary

@@ -34,9 +34,14 @@ def folder_spec(folder: str | Path, base: str | None = None, name: str = "traine
         kind = _PEFT_KINDS.get(config.get("peft_type"))
         if kind is None:
             raise ModelLoadError(f"{folder}: unsupported adapter type {config.get('peft_type')!r}")
-        base = base or config.get("base_model_name_or_path")
         if not base:
-            raise UserError(f"{folder}: the adapter names no base model; pass --base")
+            base = config.get("base_model_name_or_path")
+            if not base:
+                raise UserError(f"{folder}: the adapter names no base model; pass --base")
+            # PEFT records a local base by the path it had on the training machine.
+            if Path(base).is_absolute() and not Path(base).exists():
+                raise UserError(f"{folder}: its base {base} (where it was trained, as "
+                                f"adapter_config.json records it) is not here; pass --base")
         return ModelSpec(name=name, kind=kind, path=str(folder.resolve()), base=_location(base))
     if not (folder / "config.json").is_file():
         raise ModelLoadError(f"{folder}: neither a model (config.json) nor an adapter "
