@@ -81,8 +81,9 @@ class Preset:
     # folders decodes the same way. Greedy decoding of a model this small loops ("the new house,
     # and the new house, and ..."). Blocking repeated 3-grams (BART's summarization setting) stops
     # the loops; with 4, mini-lora still repeated a 3-gram three times in 7.6% of the test
-    # summaries, and every model scored lower. The 3-gram repetition check is then 0 by
-    # construction, so the evaluate stage also reports the models without the guard.
+    # summaries, and every model scored lower. The guard blocks repeated tokenizer pieces while
+    # the repetition check counts words, so the check still sees loops that slip through; the
+    # evaluate stage also reports the models without the guard.
     no_repeat_ngram_size: int = 3
 
 
