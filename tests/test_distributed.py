@@ -328,18 +328,18 @@ def test_gradient_checkpointing_trains_the_same_weights(world, tmp_path, method)
     assert _distance(a, b) <= 1e-3 * _distance(a, start), (_distance(a, b), _distance(a, start))
 
 
-def _readme_command(prefix: str) -> list[str]:
-    """The README's command line that starts with `prefix`, continuation lines joined."""
+def _documented_command(prefix: str) -> list[str]:
+    """The command line in docs/scale.md that starts with `prefix`, continuation lines joined."""
     import shlex
 
-    text = (ROOT / "README.md").read_text().replace("\\\n", " ")
+    text = (ROOT / "docs" / "scale.md").read_text().replace("\\\n", " ")
     lines = [line.strip() for line in text.splitlines() if line.strip().startswith(prefix)]
     assert len(lines) == 1, lines
     return shlex.split(lines[0].split("  #")[0])
 
 
 def test_fsdp_config_for_flan_t5_xl_passes_accelerates_checks():
-    """Not run here (no GPUs): the shipped config and README's command go through what
+    """Not run here (no GPUs): the shipped config and docs/scale.md's command go through what
     `accelerate launch` does before it starts anything, the FSDP plugin built from the result,
     and its wrap policy applied to flan-t5-xl's architecture (on the meta device: no weights)."""
     from unittest import mock
@@ -351,7 +351,7 @@ def test_fsdp_config_for_flan_t5_xl_passes_accelerates_checks():
     from training.cli import build_parser
     from training.params import meta_t5, method_parameters
 
-    command = _readme_command("accelerate launch --config_file training/accelerate/fsdp-flan-t5-xl.yaml")
+    command = _documented_command("accelerate launch --config_file training/accelerate/fsdp-flan-t5-xl.yaml")
     config = ROOT / command[command.index("--config_file") + 1]
     assert config.is_file()
     args = launch_command_parser().parse_args([*command[2:command.index("--config_file")],
