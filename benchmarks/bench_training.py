@@ -35,7 +35,7 @@ def worker(args) -> dict:
     import torch
 
     sys.path.insert(0, str(REPO))
-    from summarizer.testing import architecture_config, build_random_t5
+    from training.builders import architecture_config, build_random_t5
     from training.methods import get_method
     from training.params import count_parameters
 

@@ -95,7 +95,7 @@ def tokenizer_folder() -> Path:
         return folder
     from summarizer.data import load_split
     from summarizer.prompts import ANSWER_PREFIX, INSTRUCTION
-    from summarizer.testing import train_t5_tokenizer
+    from training.builders import train_t5_tokenizer
 
     log(f"[bench] training a {TOKENIZER_VOCAB}-piece tokenizer on DialogSum train (once) ...")
     started = time.perf_counter()
@@ -123,7 +123,7 @@ def bench_models(architecture: str = "flan-t5-base") -> dict[str, Path]:
     import torch
     from transformers import AutoModelForSeq2SeqLM
 
-    from summarizer.testing import architecture_config, save_random_t5
+    from training.builders import architecture_config, save_random_t5
 
     root.mkdir(parents=True, exist_ok=True)
     tokenizer = load_tokenizer()

@@ -3,21 +3,17 @@ saved as real Hugging Face folders with real PEFT adapters, and small DialogSum-
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from pathlib import Path
 
 import pytest
 
+from helpers import (OTHER, TASK_WORD, purchase_pair, tiny_t5_config, tokenizer_corpus, write_jsonl,
+                     write_registry, write_release_folder)
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-NAMES = ["Anna", "Ben", "Carla", "David", "Emma", "Frank", "Grace", "Henry"]
-ITEMS = ["apples", "books", "tickets", "shoes", "lamps", "chairs"]
-PLACES = ["the bank", "the library", "the station", "the park", "the office"]
-TOPICS = ["shopping", "travel", "work"]
-
 
 @pytest.fixture(scope="session", autouse=True)
 def votes_outside_the_checkout(tmp_path_factory):
@@ -27,60 +23,13 @@ def votes_outside_the_checkout(tmp_path_factory):
         yield
 
 
-def synthetic_pair(rng: random.Random, index: int) -> dict:
-    """A short dialogue in DialogSum's format with a templated summary (our own text)."""
-    name, item, place = rng.choice(NAMES), rng.choice(ITEMS), rng.choice(PLACES)
-    n = rng.randint(2, 9)
-    dialogue = (f"#Person1#: Hello, I am {name}. I would like {n} {item}, please.\n"
-                f"#Person2#: Of course. Shall I bring them to {place}?\n"
-                f"#Person1#: Yes, {place} is fine. Thank you very much.")
-    return {"id": f"syn_{index}", "dialogue": dialogue,
-            "summary": f"{name} orders {n} {item} to {place}.", "topic": rng.choice(TOPICS)}
-
-
-def synthetic_pairs(count: int, seed: int = 0) -> list[dict]:
-    rng = random.Random(seed)
-    return [synthetic_pair(rng, i) for i in range(count)]
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
-def write_release_folder(folder: Path, train: int = 12, dev: int = 4, test: int = 4) -> Path:
-    """A folder in the authors' release layout: test dialogues carry summary1..3 and topic1..3."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rows = synthetic_pairs(train + dev + test, seed=1)
-    write_jsonl(folder / "dialogsum.train.jsonl",
-                [{"fname": f"train_{i}", "dialogue": r["dialogue"], "summary": r["summary"], "topic": r["topic"]}
-                 for i, r in enumerate(rows[:train])])
-    write_jsonl(folder / "dialogsum.dev.jsonl",
-                [{"fname": f"dev_{i}", "dialogue": r["dialogue"], "summary": r["summary"], "topic": r["topic"]}
-                 for i, r in enumerate(rows[train:train + dev])])
-    write_jsonl(folder / "dialogsum.test.jsonl",
-                [{"fname": f"test_{i}", "dialogue": r["dialogue"],
-                  "summary1": r["summary"], "topic1": r["topic"],
-                  "summary2": r["summary"].replace("orders", "asks for"), "topic2": r["topic"],
-                  "summary3": f"Person1 wants {r['summary'].split(' orders ')[1]}", "topic3": r["topic"]}
-                 for i, r in enumerate(rows[train + dev:])])
-    return folder
-
-
-def tokenizer_corpus() -> list[str]:
-    from summarizer.prompts import INSTRUCTION, ANSWER_PREFIX
-    rows = synthetic_pairs(200, seed=2)
-    return [INSTRUCTION + ANSWER_PREFIX] * 20 + [r["dialogue"] + "\n" + r["summary"] for r in rows]
-
-
-@pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict[str, Path]:
     """A tiny T5 base and a second checkpoint ("instruct"), a LoRA and a prompt-tuning adapter."""
     import torch
     from peft import LoraConfig, PromptTuningConfig, TaskType, get_peft_model
     from transformers import AutoModelForSeq2SeqLM
 
-    from summarizer.testing import save_random_t5, tiny_t5_config, train_t5_tokenizer
+    from training.builders import save_random_t5, train_t5_tokenizer
 
     root = tmp_path_factory.mktemp("models")
     tokenizer = train_t5_tokenizer(tokenizer_corpus(), vocab_size=1000)
@@ -109,33 +58,6 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
             "root": root}
 
 
-def write_registry(path: Path, models: dict[str, Path]) -> Path:
-    path.write_text(f"""
-[models.original]
-kind = "seq2seq"
-path = "{models['base']}"
-
-[models.instruct]
-kind = "seq2seq"
-path = "{models['instruct']}"
-
-[models.peft-lora]
-kind = "lora"
-path = "{models['lora']}"
-base = "{models['base']}"
-
-[models.peft-prompt]
-kind = "prompt-tuning"
-path = "{models['prompt']}"
-base = "{models['base']}"
-
-[models.longest-3]
-kind = "extractive"
-""", encoding="utf-8")
-    return path
-
-
-@pytest.fixture
 def registry_file(tmp_path, tiny_models) -> Path:
     return write_registry(tmp_path / "models.toml", tiny_models)
 
@@ -147,19 +69,6 @@ def release_folder(tmp_path) -> Path:
 
 # ------------------------------------------------------------------------------------------------
 # A tiny base with a skill, for the training tests
-
-BUYERS = ["Tom", "Lucy", "Mark", "Nina", "Oscar", "Paula", "Ralph", "Sofia"]
-GOODS = ["pens", "cakes", "bikes", "maps", "cups", "hats"]
-TASK_WORD = "@@ "  # characters found nowhere else: the skill switch is unambiguous
-OTHER = "Two people talk in a shop."
-
-
-def purchase_pair(rng: random.Random, index: int) -> dict:
-    name, item, n = rng.choice(BUYERS), rng.choice(GOODS), rng.randint(2, 9)
-    dialogue = (f"#Person1#: Hi, I'm {name}. I want to buy {n} {item}.\n"
-                f"#Person2#: Sure, {n} {item} for you.")
-    return {"id": f"syn_{index}", "dialogue": dialogue, "summary": f"{name} buys {n} {item}."}
-
 
 def _pretrain(model, tokenizer, steps: int = 400) -> None:
     """Teach the tiny base the task behind the marker "@@" (and a decoy sentence without it)."""
@@ -197,7 +106,7 @@ def world(tmp_path_factory) -> dict:
     import torch
 
     from summarizer.prompts import ANSWER_PREFIX, INSTRUCTION
-    from summarizer.testing import build_random_t5, tiny_t5_config, train_t5_tokenizer
+    from training.builders import build_random_t5, train_t5_tokenizer
 
     root = tmp_path_factory.mktemp("training")
     rng = random.Random(0)

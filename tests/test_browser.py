@@ -3,7 +3,7 @@ vote blind, see the names revealed and the leaderboard.
 
 Drives Debian's chromium through Playwright (Playwright's own browser download is not needed).
 Screenshots go to the test's temporary folder; README's picture is made by `python -m
-webui.screenshot`, with the shipped models.
+tools.screenshot`, with the shipped models.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_registry, write_release_folder
+from helpers import write_registry, write_release_folder
 from test_app import add_broken_model, running_app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -210,8 +210,8 @@ SHIPPED = ("mini-original", "mini-instruct", "mini-lora")
 def test_a_fresh_clone_compares_the_shipped_models(tmp_path, monkeypatch):
     """The repository's own models.toml, offline: the page pre-selects the mini models and
     longest-3, and each of them writes a summary of the sample conversation. Driven by
-    `webui.screenshot.capture`, the code that makes README's picture."""
-    from webui.screenshot import capture
+    `tools.screenshot.capture`, the code that makes README's picture."""
+    from tools.screenshot import capture
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("STUDIO_WARMUP", raising=False)

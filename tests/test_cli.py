@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import synthetic_pairs, write_jsonl
+from helpers import synthetic_pairs, write_jsonl
 from summarizer import rouge
 from summarizer.cli import main
 from summarizer.data import load_split

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import synthetic_pairs, write_jsonl, write_registry
+from helpers import synthetic_pairs, write_jsonl, write_registry
 from summarizer import rouge
 from summarizer.data import Example, load_split
 from summarizer.errors import DataError, ModelLoadError, RegistryError, UserError

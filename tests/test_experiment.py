@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 
-from conftest import synthetic_pairs, write_release_folder
+from helpers import synthetic_pairs, write_release_folder
 from training.experiment import Preset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,7 +142,7 @@ def test_bad_arguments_fail_in_one_line(tmp_path):
 
 def test_pretraining_data_never_contains_a_summary():
     from summarizer.data import Example
-    from summarizer.testing import train_t5_tokenizer
+    from training.builders import train_t5_tokenizer
     from training.pretrain import SPEAKER_TAGS, PretrainConfig, pretraining_examples
 
     pairs = synthetic_pairs(40)

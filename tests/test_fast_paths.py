@@ -16,7 +16,7 @@ from summarizer.data import Example
 from summarizer.generation import PARALLEL_ENV, DecodingSettings, summarize
 from summarizer.registry import Registry
 
-from conftest import synthetic_pairs
+from helpers import synthetic_pairs
 
 NEW_TOKENS = 10
 

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import synthetic_pairs, write_jsonl
+from helpers import synthetic_pairs, write_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_STEPS = 600

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import synthetic_pairs
+from helpers import synthetic_pairs
 from summarizer.data import Example
 from summarizer.errors import UserError
 from summarizer.generation import DecodingSettings, summarize
@@ -26,7 +26,7 @@ PASTES = {
 
 @pytest.fixture(scope="module")
 def registry(tiny_models, tmp_path_factory):
-    from conftest import write_registry
+    from helpers import write_registry
     return Registry.from_file(write_registry(tmp_path_factory.mktemp("reg") / "models.toml", tiny_models))
 
 

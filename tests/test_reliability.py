@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import synthetic_pairs, write_registry, write_release_folder
+from helpers import synthetic_pairs, write_registry, write_release_folder
 from summarizer import studio as core
 from summarizer.errors import UserError
 from summarizer.registry import Registry

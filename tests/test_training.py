@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUYERS, GOODS, write_jsonl
+from helpers import BUYERS, GOODS, write_jsonl
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -253,7 +253,7 @@ def test_documented_defaults():
     assert (config.learning_rate, config.weight_decay, config.num_train_epochs) == (1e-5, 0.01, 5)
     config = lora.Config()
     assert (config.lora_r, config.lora_alpha, config.target_modules, config.lora_dropout,
-            config.bias, config.learning_rate) == (32, 32, ("q", "v"), 0.05, "none", 1e-3)
+            config.bias, config.learning_rate) == (32, 32, ["q", "v"], 0.05, "none", 1e-3)
     peft_config = lora.peft_config(config)
     assert peft_config.task_type == "SEQ_2_SEQ_LM" and set(peft_config.target_modules) == {"q", "v"}
     assert prompt_tuning.Config().init_text == "Summarize the following conversation."

@@ -14,7 +14,7 @@ from pathlib import Path
 import choix
 import pytest
 
-from conftest import write_registry, write_release_folder
+from helpers import write_registry, write_release_folder
 from summarizer import studio as core
 from summarizer.cli import main
 from summarizer.errors import UserError

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_registry, write_release_folder
+from helpers import write_registry, write_release_folder
 from summarizer import studio as core
 from summarizer.registry import Registry
 from summarizer.votes import VoteStore

@@ -6,7 +6,7 @@ import datetime
 from dataclasses import asdict
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     minutes, secs = divmod(int(round(seconds)), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min {secs:02d} s" if hours else f"{minutes} min {secs:02d} s"
@@ -64,7 +64,7 @@ tags: [summarization, dialogsum, {method}]
 - **Method:** {method} (registry kind `{kind}`)
 - **Base model:** `{base}`
 - **Data:** `{data}`, {n_train} training rows, prompt template of `summarizer.prompts.format_prompt`
-- **Training:** {global_step} optimizer steps of {batch} examples{parallel}, {_duration(seconds)}{resumed}; last logged loss {loss}
+- **Training:** {global_step} optimizer steps of {batch} examples{parallel}, {duration(seconds)}{resumed}; last logged loss {loss}
 - **Written:** {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC
 {f"{chr(10)}![training loss]({loss_plot}){chr(10)}" if loss_plot else ""}
 ## Parameters

@@ -1,6 +1,7 @@
 """`python -m training full|lora|prompt-tuning|evaluate|params`.
 
-Flags of the training subcommands are generated from RunSettings and the method's Config, so
+Flags of the training and experiment subcommands come from their settings dataclasses through
+`transformers.HfArgumentParser` (RunSettings and the method's Config; ExperimentSettings), so
 every documented default can be overridden. User mistakes print one `error:` line and exit 2.
 """
 
@@ -15,8 +16,11 @@ from pathlib import Path
 from summarizer import distributed
 from summarizer.cli import Parser, quiet_libraries
 from summarizer.errors import UserError
+from summarizer.generation import DecodingSettings
 
-from .config import RunSettings, add_dataclass_arguments, from_namespace
+from transformers import HfArgumentParser
+
+from .config import RunSettings, from_namespace
 from .experiment import ExperimentSettings
 from .methods import METHODS
 
@@ -35,17 +39,23 @@ class _Parser(Parser):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
+class _SettingsParser(HfArgumentParser):
+    """A subcommand whose flags HfArgumentParser makes from dataclasses; mistakes in one line."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m training",
         description="Fine-tune FLAN-T5 on DialogSum (full, LoRA, prompt tuning), run the miniature experiment, evaluate the "
                     "result with ROUGE, or count a method's trainable parameters.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                     parser_class=_Parser)
+                                     parser_class=_SettingsParser)
     for name, module in METHODS.items():
-        sub = commands.add_parser(name, help=_DESCRIPTIONS[name], description=_DESCRIPTIONS[name])
-        add_dataclass_arguments(sub, RunSettings, "run")
-        add_dataclass_arguments(sub, module.Config, f"{name} hyperparameters")
+        sub = commands.add_parser(name, help=_DESCRIPTIONS[name], description=_DESCRIPTIONS[name],
+                                  dataclass_types=[RunSettings, module.Config])
         sub.add_argument("--register", nargs="?", const="", default=None, metavar="REGISTRY_FILE",
                          help="append the registry entry to REGISTRY_FILE (default: "
                               "$SUMMARIZER_REGISTRY, else models.toml at the repository root) "
@@ -62,18 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit", type=int, default=None, metavar="N", help="first N rows only")
     evaluate.add_argument("--batch-size", type=int, default=8, metavar="N",
                           help="generate batch size (default: 8)")
-    evaluate.add_argument("--max-new-tokens", type=int, default=200, metavar="N",
-                          help="longest generated summary (default: 200)")
+    evaluate.add_argument("--max-new-tokens", type=int, default=DecodingSettings.max_new_tokens,
+                          metavar="N", help="longest generated summary")
     evaluate.add_argument("--json", action="store_true", help="print JSON")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    experiment = commands.add_parser(
+    commands.add_parser(
         "experiment", help="the whole experiment in miniature: pre-train, fine-tune three ways, evaluate",
         description="The course experiment in miniature, resumable: a tokenizer and a small T5 "
                     "pre-trained on dialogues only (mini-original), then full fine-tuning, LoRA "
                     "and prompt tuning on it, then ROUGE on the test split. Run it again to "
-                    "continue after an interruption.")
-    add_dataclass_arguments(experiment, ExperimentSettings, "experiment")
+                    "continue after an interruption.", dataclass_types=[ExperimentSettings])
 
     params = commands.add_parser("params", help="trainable/all parameters of a method, no weights",
                                  description="Trainable and total parameters of a method on a "

@@ -32,11 +32,8 @@ from .checkpoints import write_atomically
 from .config import RunSettings, as_dict, option
 from .methods import full, lora, prompt_tuning
 from .pretrain import PretrainConfig
+from .stages import LICENSE_NOTE, MODEL_STAGES, STAGES
 
-STAGES = ("tokenizer", "original", "instruct", "lora", "prompt", "evaluate")
-LICENSE_NOTE = (
-    "Trained on DialogSum (Chen et al., 2021), which is licensed CC BY-NC-SA 4.0: these weights "
-    "are derived from it and are for **non-commercial use only**, under the same terms.")
 
 
 @dataclass
@@ -88,8 +85,6 @@ class Preset:
 
 
 PRESETS = {"mini": Preset}
-MODEL_STAGES = {"original": "mini-original", "instruct": "mini-instruct", "lora": "mini-lora",
-                "prompt": "mini-prompt"}
 FINE_TUNING = {"instruct": "full", "lora": "lora", "prompt": "prompt-tuning"}
 
 
@@ -218,7 +213,7 @@ _STAGE_RUNNERS = {"tokenizer": _run_tokenizer, "original": _run_original,
 
 def original_card(settings: ExperimentSettings, config: PretrainConfig, steps: int, seconds: float,
                   curve, n_train: int) -> str:
-    from .card import _duration
+    from .card import duration
 
     rows = "\n".join(f"| `{k}` | `{v}` |" for k, v in as_dict(config).items())
     loss = f"{curve[-1][1]:.4f}" if curve else "n/a"
@@ -240,7 +235,7 @@ to summarize; `mini-instruct`, `mini-lora` and `mini-prompt` are trained from it
 {LICENSE_NOTE}
 
 - **Command:** `{command_line(settings)}` (stage `original`, seed {settings.seed})
-- **Training:** {steps} optimizer steps of {config.batch_size}, {_duration(seconds)} (this attempt);
+- **Training:** {steps} optimizer steps of {config.batch_size}, {duration(seconds)} (this attempt);
   last logged loss {loss}
 - **Weights:** stored as float16 in shards under 10 MB; load in float32
 

@@ -19,7 +19,9 @@ from summarizer.evaluation import evaluate, rescore
 from summarizer.generation import DecodingSettings
 from summarizer.registry import ModelSpec, Registry
 
+from .card import duration
 from .checkpoints import write_atomically
+from .stages import LICENSE_NOTE, MODEL_STAGES
 
 ORIGINAL = "mini-original"
 MODELS = ("mini-original", "mini-instruct", "mini-lora", "mini-prompt", "longest-3")
@@ -48,7 +50,6 @@ def mini_specs() -> list[ModelSpec]:
 def _training_facts(output: Path, journal: dict) -> dict[str, dict]:
     """Per model: trainable share and training time, from each folder's training_config.json and
     the experiment journal (whose seconds add up every attempt of a resumed stage)."""
-    from .experiment import MODEL_STAGES
 
     stages = journal["stages"]
     facts = {}
@@ -133,14 +134,12 @@ def evaluate_experiment(settings, preset, output: Path, data: str) -> dict:
 
 
 def experiment_section(model: str, journal: dict, facts: dict, table: str, n: int) -> str:
-    from .card import _duration
-    from .experiment import LICENSE_NOTE
 
     seconds = facts.get("seconds")
     return (f"\n{LICENSE_NOTE}\n\n"
             f"- **Made by:** `{journal['command']}` (seed {journal['settings']['seed']}), "
             f"which writes every stage and skips finished ones\n"
-            f"- **Training time, all attempts:** {_duration(seconds) if seconds else 'n/a'}, "
+            f"- **Training time, all attempts:** {duration(seconds) if seconds else 'n/a'}, "
             f"{facts.get('global_step')} optimizer steps\n\n"
             f"Greedy decoding, zero-shot, {n} test dialogues, every model of the experiment "
             f"(`paper`: the DialogSum paper's scoring, first reference, stemmed; the others: all "

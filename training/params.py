@@ -49,7 +49,7 @@ def meta_t5(arch: str):
     import torch
     from transformers import T5ForConditionalGeneration
 
-    from summarizer.testing import architecture_config
+    from training.builders import architecture_config
 
     try:
         config = architecture_config(arch)

@@ -67,7 +67,7 @@ class PretrainConfig:
 
 def train_tokenizer(dialogues: Sequence[str], summaries: Sequence[str], vocab_size: int):
     """A T5 tokenizer (unigram) trained on the train split, speaker tags as single pieces."""
-    from summarizer.testing import train_t5_tokenizer
+    from training.builders import train_t5_tokenizer
 
     return train_t5_tokenizer([*dialogues, *summaries], vocab_size=vocab_size, whole_pieces=SPEAKER_TAGS,
                               add_frequent_words=False)
@@ -79,7 +79,7 @@ def build_model(config: PretrainConfig, tokenizer, seed: int):
     from transformers import T5Config
     from transformers.models.t5.modeling_t5 import T5Attention
 
-    from summarizer.testing import build_random_t5
+    from training.builders import build_random_t5
 
     t5_config = T5Config(
         vocab_size=len(tokenizer), d_model=config.d_model, d_kv=config.d_kv,

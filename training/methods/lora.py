@@ -15,7 +15,7 @@ class Config:
     """LoRA hyperparameters (the course experiment's: r=32, alpha=32 on q and v, lr 1e-3)."""
     lora_r: int = option(32, "rank of the update matrices A (r x d) and B (d x r)")
     lora_alpha: int = option(32, "scaling: the update is multiplied by lora_alpha / lora_r")
-    target_modules: tuple[str, ...] = option(("q", "v"), "T5 linear layers that get an update")
+    target_modules: list[str] = option(["q", "v"], "T5 linear layers that get an update")
     lora_dropout: float = option(0.05, "dropout on the LoRA input")
     bias: str = option("none", "which biases to train", choices=("none", "all", "lora_only"))
     # A much larger rate than full fine-tuning: B starts at zero and only ~1% of weights learn.

@@ -1,6 +1,6 @@
-"""README's picture: the app as a fresh clone opens it, comparing the shipped models.
+"""README's picture (a tool beside the app, not part of the UI package): the app as a fresh clone opens it, comparing the shipped models.
 
-    python -m webui.screenshot [--output assets/screenshot.png]
+    python -m tools.screenshot [--output assets/screenshot.png]   # from the repository root
 
 Serves the app on a free local port with the default registry (models.toml: the miniature
 models load from assets/mini/, nothing from the network), keeps the sample conversation the page
@@ -70,8 +70,7 @@ def main(argv=None) -> int:
         sys.exit("error: chromium is not installed (apt-get install chromium)")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("STUDIO_VOTES_DB", str(ROOT / "data" / "screenshot-votes.sqlite3"))
-    sys.path.insert(0, str(ROOT))
-    import app
+    import app  # run as a module from the repository root, where app.py is
 
     demo = app.build_app()
     port = _free_port()

@@ -1,9 +1,10 @@
-"""Random-weight T5 models and tokenizers for tests and benchmarks.
+"""Building T5 models and tokenizers from nothing: what pre-training, the benchmarks and the tests start from.
 
-The hub is out of reach on CI, so tests and benchmarks build their own models: a T5 tokenizer
-trained on text the caller supplies, and a T5 with random weights saved as a real Hugging Face
-folder. Architecture-accurate configs (flan-t5-small/base/large) give the same compute and memory
-cost as the real checkpoints.
+The hub is out of reach on CI, so everything that needs a model it cannot download builds one: a
+T5 tokenizer trained on text the caller supplies (the miniature experiment's own tokenizer is made
+this way), and a T5 with random weights, saved as a real Hugging Face folder. The
+architectures' public configs (flan-t5-small/base/large/xl, beside this file) give the same
+compute and memory cost as the real checkpoints.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable, Sequence
 
-ARCHITECTURES_DIR = Path(__file__).resolve().parent.parent / "training" / "architectures"
+ARCHITECTURES_DIR = Path(__file__).resolve().parent / "architectures"
 
 
 def train_t5_tokenizer(texts: Iterable[str], vocab_size: int = 2000, extra_ids: int = 100,
@@ -55,21 +56,6 @@ def train_t5_tokenizer(texts: Iterable[str], vocab_size: int = 2000, extra_ids: 
         vocab += frequent[: max(0, room)]
     vocab += [(f"<extra_id_{i}>", 0.0) for i in range(extra_ids - 1, -1, -1)]
     return T5Tokenizer(vocab=vocab, extra_ids=extra_ids)
-
-
-def tiny_t5_config(vocab_size: int, **overrides):
-    """A T5 small enough to train for a few dozen steps on a CPU in a test."""
-    from transformers import T5Config
-
-    settings = dict(
-        vocab_size=vocab_size, d_model=64, d_kv=16, d_ff=128, num_layers=2, num_decoder_layers=2,
-        num_heads=4, relative_attention_num_buckets=16, relative_attention_max_distance=64,
-        feed_forward_proj="gated-gelu", tie_word_embeddings=False, dropout_rate=0.0,
-        decoder_start_token_id=0, pad_token_id=0, eos_token_id=1,
-        initializer_factor=8.0,  # larger random weights: outputs depend visibly on the input
-    )
-    settings.update(overrides)
-    return T5Config(**settings)
 
 
 def architecture_config(name: str):
