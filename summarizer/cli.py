@@ -44,17 +44,20 @@ def _add_shots(parser, many=False):
 
 
 def _add_decoding(parser, batch_size=8):
+    """Decoding flags; their defaults are DecodingSettings' own (written once, there)."""
+    defaults = DecodingSettings()
     group = parser.add_argument_group("decoding")
-    group.add_argument("--max-new-tokens", type=int, default=200, help="default 200")
-    group.add_argument("--num-beams", type=int, default=1, help="default 1 (greedy)")
+    group.add_argument("--max-new-tokens", type=int, default=defaults.max_new_tokens,
+                       help=f"default {defaults.max_new_tokens}")
+    group.add_argument("--num-beams", type=int, default=defaults.num_beams, help=f"default {defaults.num_beams} (greedy)")
     group.add_argument("--sample", action="store_true", help="sample instead of greedy/beam search")
-    group.add_argument("--temperature", type=float, default=1.0)
-    group.add_argument("--top-p", type=float, default=1.0)
-    group.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    group.add_argument("--temperature", type=float, default=defaults.temperature)
+    group.add_argument("--top-p", type=float, default=defaults.top_p)
+    group.add_argument("--seed", type=int, default=defaults.seed, help=f"sampling seed (default {defaults.seed})")
     group.add_argument("--batch-size", type=int, default=batch_size, help=f"default {batch_size}")
     group.add_argument("--no-repeat-ngram-size", type=int, default=None, metavar="N",
                        help="never repeat an N-gram; 0 turns it off (default: each model's "
-                            "generation_config.json; the mini models use 4)")
+                            "generation_config.json; the mini models use 3)")
 
 
 def _decoding(args) -> DecodingSettings:

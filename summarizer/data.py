@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DataError
+from .errors import DataError, one_line
 
 DEFAULT_DATA = "knkarthick/dialogsum"
 DATA_ENV = "DIALOGSUM_PATH"
@@ -180,7 +180,6 @@ def _load_hub(dataset_id: str, split: str) -> list[Example]:
         import datasets
         rows = datasets.load_dataset(dataset_id, split=split)
     except Exception as err:  # offline, unknown repo, missing split: all one message to the user
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DataError(f"cannot load {dataset_id!r} split {split} from the hub ({reason}); "
+        raise DataError(f"cannot load {dataset_id!r} split {split} from the hub ({one_line(err)}); "
                         f"set --data or ${DATA_ENV} to a local DialogSum folder") from None
     return _rows_to_examples(enumerate(rows, start=1), Path(dataset_id))

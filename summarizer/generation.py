@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 from . import distributed
 from .baseline import longest_utterances
 from .data import Example
-from .errors import ModelLoadError, UserError
+from .errors import ModelLoadError, UserError, one_line
 from .prompts import (DEFAULT_MAX_PROMPT_TOKENS, Prompt, ShotSettings, TokenizerCounter, WordCounter,
                       build_prompt, choose_shots, clean_text)
 from .registry import LoadedModel, Registry
@@ -53,7 +53,7 @@ class DecodingSettings:
     batch_size: int = 8
     max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS
     # None: the model's own generation_config.json decides (the mini models block repeated
-    # 4-grams there); 0 turns blocking off; n blocks every repeat of an n-gram.
+    # 3-grams there); 0 turns blocking off; n blocks every repeat of an n-gram.
     no_repeat_ngram_size: int | None = None
 
     def __post_init__(self):
@@ -274,7 +274,7 @@ def _run_group(batch: list[_Item], decoding: DecodingSettings,
     try:
         texts, out_tokens, in_tokens = _generate(batch, decoding, on_partial)
     except Exception as err:  # e.g. out of memory: this batch fails, the caller still gets results
-        message = f"generation failed: {str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}"
+        message = f"generation failed: {one_line(err)}"
         return [Result(it.model.spec.name, it.example.id, None, it.prompt, error=message) for it in batch]
     elapsed = time.perf_counter() - started
     return [Result(it.model.spec.name, it.example.id, text, it.prompt, seconds=elapsed,

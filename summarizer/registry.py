@@ -20,12 +20,13 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ModelLoadError, RegistryError
+from .errors import ModelLoadError, RegistryError, one_line
 
 REGISTRY_ENV = "SUMMARIZER_REGISTRY"
 QUANTIZE_ENV = "SUMMARIZER_QUANTIZE"  # opt-in: "int8" = dynamic int8 Linear layers on CPU (off by default)
 DEFAULT_REGISTRY = Path(__file__).resolve().parent.parent / "models.toml"
 KINDS = ("seq2seq", "lora", "prompt-tuning", "extractive")
+PEFT_KINDS = {"LORA": "lora", "PROMPT_TUNING": "prompt-tuning"}  # adapter_config.json peft_type -> kind
 _PICKLE_WEIGHTS = ("pytorch_model.bin", "adapter_model.bin", "pytorch_model.bin.index.json")
 
 log = logging.getLogger(__name__)
@@ -168,12 +169,6 @@ def _device() -> str:
     return os.environ.get("SUMMARIZER_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _short_reason(err: BaseException) -> str:
-    text = str(err).strip()
-    first = text.splitlines()[0] if text else type(err).__name__
-    return first[:300]
-
-
 class Backbone:
     """One seq2seq checkpoint in memory, with the LoRA adapters that sit on it.
 
@@ -194,7 +189,7 @@ class Backbone:
                 location, revision=revision, use_safetensors=True, dtype="float32",
                 trust_remote_code=False)
         except Exception as err:
-            raise ModelLoadError(f"cannot load {location}: {_short_reason(err)}") from None
+            raise ModelLoadError(f"cannot load {location}: {one_line(err)}") from None
         self.device = _device()
         self.model.to(self.device).eval()
         self.quantized = _quantize(self.model, quantize_setting()) if self.device == "cpu" else None
@@ -231,7 +226,7 @@ class Backbone:
             except ModelLoadError:
                 raise
             except Exception as err:
-                raise ModelLoadError(f"cannot load adapter {location}: {_short_reason(err)}") from None
+                raise ModelLoadError(f"cannot load adapter {location}: {one_line(err)}") from None
             self.adapters[name] = fingerprint
 
     def module(self):
@@ -290,7 +285,7 @@ def _load_soft_prompt(location: str, revision: str | None):
     try:
         config = PeftConfig.from_pretrained(location, revision=revision)
     except Exception as err:
-        raise ModelLoadError(f"cannot read adapter config in {location}: {_short_reason(err)}") from None
+        raise ModelLoadError(f"cannot read adapter config in {location}: {one_line(err)}") from None
     if config.peft_type != "PROMPT_TUNING":
         raise ModelLoadError(f"{location} is a {config.peft_type} adapter, not prompt tuning")
     if Path(location).is_dir():
@@ -300,11 +295,11 @@ def _load_soft_prompt(location: str, revision: str | None):
         try:
             weights = hf_hub_download(location, "adapter_model.safetensors", revision=revision)
         except Exception as err:
-            raise ModelLoadError(f"cannot fetch {location}: {_short_reason(err)}") from None
+            raise ModelLoadError(f"cannot fetch {location}: {one_line(err)}") from None
     try:
         tensors = load_file(str(weights))
     except Exception as err:
-        raise ModelLoadError(f"{weights}: unreadable safetensors ({_short_reason(err)})") from None
+        raise ModelLoadError(f"{weights}: unreadable safetensors ({one_line(err)})") from None
     if "prompt_embeddings" not in tensors:
         raise ModelLoadError(f"{weights}: no prompt_embeddings tensor")
     embeddings = tensors["prompt_embeddings"]
@@ -354,7 +349,7 @@ class Registry:
                 raise
             except Exception as err:  # a library error we did not foresee is still one model's problem
                 self._loaded.pop(name, None)
-                self._errors[name] = f"cannot load {name}: {_short_reason(err)}"
+                self._errors[name] = f"cannot load {name}: {one_line(err)}"
                 raise ModelLoadError(self._errors[name]) from None
             self._errors.pop(name, None)
             self._loaded[name] = loaded
@@ -459,14 +454,14 @@ def _hub_source(repo_id: str, revision: str | None, weights: str) -> str:
             HfApi().model_info(repo_id, revision=revision, timeout=5)
             return repo_id
         except Exception as err:
-            reason = f"the hub is unreachable ({_short_reason(err)})"
+            reason = f"the hub is unreachable ({one_line(err)})"
     if not cached:
         raise ModelLoadError(f"{repo_id}: not in the local cache and {reason}")
     try:
         return snapshot_download(repo_id, revision=revision, local_files_only=True)
     except Exception as err:
         raise ModelLoadError(f"{repo_id}: incomplete in the local cache and {reason} "
-                             f"({_short_reason(err)})") from None
+                             f"({one_line(err)})") from None
 
 
 def _local_source(location: str, revision: str | None, weights: str) -> str:

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from summarizer.errors import UserError
+from summarizer.registry import PEFT_KINDS
 
 MARKER = "checkpoint-complete.json"
 WEIGHT_FILES = ("model.safetensors", "adapter_model.safetensors")
@@ -99,7 +100,7 @@ def check_method(checkpoint: Path, kind: str) -> None:
             peft_type = json.loads((checkpoint / "adapter_config.json").read_text()).get("peft_type")
         except ValueError:
             peft_type = None
-        found = {"LORA": "lora", "PROMPT_TUNING": "prompt-tuning"}.get(peft_type, str(peft_type))
+        found = PEFT_KINDS.get(peft_type, str(peft_type))
     if found != kind:
         raise UserError(f"{checkpoint} is a {found} checkpoint, this run trains {kind}; "
                         f"use another --output or --overwrite")

@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from summarizer import distributed
+from summarizer import distributed, rouge
 from summarizer.cli import Parser, quiet_libraries
 from summarizer.errors import UserError
 from summarizer.generation import DecodingSettings
@@ -117,7 +117,7 @@ def _run_training(args) -> int:
         return 0
     if result.rouge:
         print("ROUGE: " + "  ".join(f"{k}={result.rouge[k]:.4f}"
-                                    for k in ("rouge1", "rouge2", "rougeL", "rougeLsum")),
+                                    for k in rouge.METRICS),
               file=sys.stderr)
     print(f"# wrote {result.output} ({result.global_step} steps, {result.seconds:.0f} s)")
     if register_file is not None:
@@ -143,7 +143,7 @@ def _run_evaluate(args) -> int:
         print(json.dumps({"model_dir": str(args.model_dir), "split": args.split, **scores}))
     else:
         print(f"{spec.name} ({spec.kind}) on {args.split}, n={scores['n']}: " + "  ".join(
-            f"{k}={scores[k]:.4f}" for k in ("rouge1", "rouge2", "rougeL", "rougeLsum")))
+            f"{k}={scores[k]:.4f}" for k in rouge.METRICS))
     return 0
 
 

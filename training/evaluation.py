@@ -14,9 +14,9 @@ from summarizer.data import Example
 from summarizer.errors import ModelLoadError, UserError
 from summarizer.evaluation import evaluate
 from summarizer.generation import DecodingSettings
-from summarizer.registry import ModelSpec, Registry
+from summarizer import rouge
+from summarizer.registry import PEFT_KINDS, ModelSpec, Registry
 
-_PEFT_KINDS = {"LORA": "lora", "PROMPT_TUNING": "prompt-tuning"}
 
 
 def folder_spec(folder: str | Path, base: str | None = None, name: str = "trained") -> ModelSpec:
@@ -31,7 +31,7 @@ def folder_spec(folder: str | Path, base: str | None = None, name: str = "traine
             config = json.loads(adapter_config.read_text())
         except ValueError as err:
             raise ModelLoadError(f"{adapter_config}: not valid JSON ({err})") from None
-        kind = _PEFT_KINDS.get(config.get("peft_type"))
+        kind = PEFT_KINDS.get(config.get("peft_type"))
         if kind is None:
             raise ModelLoadError(f"{folder}: unsupported adapter type {config.get('peft_type')!r}")
         if not base:
@@ -55,7 +55,7 @@ def _location(location: str) -> str:
 
 
 def evaluate_spec(spec: ModelSpec, examples: Sequence[Example], batch_size: int = 8,
-                  max_new_tokens: int = 200, progress: bool = True) -> dict:
+                  max_new_tokens: int = DecodingSettings.max_new_tokens, progress: bool = True) -> dict:
     """Mean ROUGE-1/2/L/Lsum (fractions) and n over `examples`, zero-shot, greedy."""
     report = evaluate(Registry([spec]), [spec.name], examples,
                       decoding=DecodingSettings(max_new_tokens=max_new_tokens, batch_size=batch_size),
@@ -63,4 +63,4 @@ def evaluate_spec(spec: ModelSpec, examples: Sequence[Example], batch_size: int 
     scores = report.score(spec.name, 0)
     if scores.get("errors"):
         raise ModelLoadError(f"evaluation of {spec.path} failed: {scores['error']}")
-    return {k: scores[k] for k in ("rouge1", "rouge2", "rougeL", "rougeLsum", "n")}
+    return {k: scores[k] for k in (*rouge.METRICS, "n")}

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from summarizer import distributed
 from summarizer.data import resolve_source
-from summarizer.errors import ModelLoadError, UserError
+from summarizer.errors import ModelLoadError, UserError, one_line
 from summarizer.registry import ModelSpec, resolve_registry_path
 
 from . import checkpoints
@@ -69,12 +69,7 @@ def probe_base(base: str) -> None:
     try:
         AutoConfig.from_pretrained(base, trust_remote_code=False)
     except Exception as err:
-        raise ModelLoadError(f"cannot load base model {base}: {_first_line(err)}") from None
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return (text.splitlines()[0] if text else type(err).__name__)[:300]
+        raise ModelLoadError(f"cannot load base model {base}: {one_line(err)}") from None
 
 
 def load_base(base: str):
@@ -89,7 +84,7 @@ def load_base(base: str):
         model = AutoModelForSeq2SeqLM.from_pretrained(base, use_safetensors=True, dtype="float32",
                                                       trust_remote_code=False)
     except Exception as err:  # offline, unknown repo, corrupt file: one line for the user
-        raise ModelLoadError(f"cannot load base model {base}: {_first_line(err)}") from None
+        raise ModelLoadError(f"cannot load base model {base}: {one_line(err)}") from None
     return tokenizer, model
 
 

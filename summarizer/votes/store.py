@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from ..errors import UserError, one_line
+from ..rouge import METRICS
 
 VOTES_DB_ENV = "STUDIO_VOTES_DB"
 VOTES_PER_HOUR_ENV = "STUDIO_VOTES_PER_HOUR"
@@ -79,7 +80,7 @@ CREATE TABLE IF NOT EXISTS votes (
 CREATE INDEX IF NOT EXISTS votes_by_client ON votes (client, created);
 CREATE INDEX IF NOT EXISTS comparisons_by_expiry ON comparisons (expires);
 """
-ROUGE_COLUMNS = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+ROUGE_COLUMNS = METRICS  # one column per ROUGE metric
 
 
 class VoteRefused(UserError):
