@@ -15,6 +15,7 @@ from helpers import (OTHER, TASK_WORD, purchase_pair, tiny_t5_config, tokenizer_
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+
 @pytest.fixture(scope="session", autouse=True)
 def votes_outside_the_checkout(tmp_path_factory):
     """Every Studio a test builds without its own vote store writes to a temporary database."""
@@ -23,6 +24,7 @@ def votes_outside_the_checkout(tmp_path_factory):
         yield
 
 
+@pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict[str, Path]:
     """A tiny T5 base and a second checkpoint ("instruct"), a LoRA and a prompt-tuning adapter."""
     import torch
@@ -58,6 +60,7 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
             "root": root}
 
 
+@pytest.fixture
 def registry_file(tmp_path, tiny_models) -> Path:
     return write_registry(tmp_path / "models.toml", tiny_models)
 

@@ -22,6 +22,8 @@ if CHROMIUM is None and Path("/usr/bin/chromium").exists():
 
 from webui.components.compare import SAMPLE_DIALOGUE as DIALOGUE, SAMPLE_REFERENCE as REFERENCE
 
+pytestmark = pytest.mark.browser
+
 
 @pytest.fixture(scope="module")
 def browser_server(tmp_path_factory, tiny_models):

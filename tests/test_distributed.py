@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.distributed
+
 ROOT = Path(__file__).resolve().parent.parent
 METHODS = ("full", "lora", "prompt-tuning")
 # The tiny pretrained base learns visibly at these rates (as in test_training.py).

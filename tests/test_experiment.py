@@ -15,6 +15,9 @@ from pathlib import Path
 
 from helpers import synthetic_pairs, write_release_folder
 from training.experiment import Preset
+import pytest
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 # One thread: on a 2-core machine two threads per process only thrash.

@@ -12,6 +12,9 @@ import time
 from pathlib import Path
 
 from helpers import synthetic_pairs, write_jsonl
+import pytest
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_STEPS = 600

@@ -19,6 +19,8 @@ import pytest
 
 from helpers import BUYERS, GOODS, write_jsonl
 
+pytestmark = pytest.mark.slow
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 

@@ -27,6 +27,8 @@ from summarizer.votes import VoteStore
 from summarizer.votes.sync import VoteSync, start_from_env
 from test_reliability import assert_one_line_message, free_port, serving
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 DIALOGUE = ("#Person1#: Hello, I am Anna. I would like 3 books, please.\n"
             "#Person2#: Of course. Shall I bring them to the library?\n"
