@@ -52,8 +52,8 @@ class EvaluationReport:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         if path.suffix.lower() == ".csv":
-            columns = ["model", "shots", "id", "summary", "raw_summary", *rouge.METRICS, "seconds", "input_tokens",
-                       "output_tokens", "error", "notices"]
+            columns = ["model", "shots", "id", "summary", *rouge.METRICS, "seconds", "input_tokens",
+                       "output_tokens", "error", "notices", "raw_summary"]
             with tmp.open("w", newline="", encoding="utf-8") as handle:
                 writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
                 writer.writeheader()
