@@ -17,6 +17,7 @@ from .errors import UserError
 from .generation import DecodingSettings
 from .prompts import DEFAULT_MAX_PROMPT_TOKENS, MAX_SHOTS, SHOT_STRATEGIES, ShotSettings
 from .registry import REGISTRY_ENV, Registry
+from .speakers import SPEAKER_MODES
 
 
 def _add_registry(parser):
@@ -58,6 +59,13 @@ def _add_decoding(parser, batch_size=8):
     group.add_argument("--no-repeat-ngram-size", type=int, default=None, metavar="N",
                        help="never repeat an N-gram; 0 turns it off (default: each model's "
                             "generation_config.json; the mini models use 3)")
+
+
+def _add_speakers(parser):
+    parser.add_argument("--speakers", choices=SPEAKER_MODES, default="auto",
+                        help="auto (default): names in a chat become #Person1#, #Person2# for models trained "
+                             "on DialogSum (registry speakers = \"dialogsum\") and come back in the summary; "
+                             "keep: the text as given")
 
 
 def _decoding(args) -> DecodingSettings:
@@ -104,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", help="read the dialogue from this file")
     p.add_argument("--model", default="original", help="registry model name (default: original)")
     p.add_argument("--show-prompt", action="store_true", help="print the exact prompt sent to stderr")
+    _add_speakers(p)
     _add_registry(p), _add_data(p), _add_shots(p), _add_decoding(p, batch_size=1)
     p.set_defaults(run=cmd_summarize)
 
@@ -117,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", choices=rouge.REFERENCE_CHOICES, default="all",
                    help="which reference to score against; 'all' takes each metric's best (default all)")
     p.add_argument("--use-stemmer", action="store_true", help="Porter-stem words before matching (default off, as evaluate's rouge)")
+    _add_speakers(p)
     _add_registry(p), _add_data(p), _add_shots(p, many=True), _add_decoding(p, batch_size=16)
     p.set_defaults(run=cmd_evaluate)
 
@@ -191,11 +201,15 @@ def cmd_summarize(args) -> int:
     registry.spec(args.model)  # an unknown name fails before the shot pool is loaded
     shots = _shot_settings(args, args.shots)
     result = summarize(registry, [args.model], [Example("input", dialogue)], shots, _decoding(args),
-                       _shot_pool(args, args.shots))[0]
+                       _shot_pool(args, args.shots), speakers=args.speakers)[0]
     if result.error:
         raise UserError(result.error)
-    for notice in result.prompt.notices:
-        print(f"note: {notice}", file=sys.stderr)
+    for notice in [*result.prompt.notices, result.speaker_note]:
+        if notice:
+            print(f"note: {notice}", file=sys.stderr)
+    if result.speaker_mapping:
+        print("note: speakers " + ", ".join(f"{n} -> {t}" for n, t in result.speaker_mapping.items()),
+              file=sys.stderr)
     if args.show_prompt:
         print(result.prompt.text, file=sys.stderr)
     print(result.summary)
@@ -228,7 +242,8 @@ def cmd_evaluate(args) -> int:
     registry, names, shot_counts, examples, pool = distributed.agree(lambda: _evaluation_inputs(args))
     report = evaluate(registry, names, examples, shot_counts, _decoding(args),
                       _shot_settings(args, 0), pool,
-                      reference=args.reference, use_stemmer=args.use_stemmer, progress=True)
+                      reference=args.reference, use_stemmer=args.use_stemmer, progress=True,
+                      speakers=args.speakers)
     unscored = 1 if all(row["n"] == 0 for row in report.aggregate) else 0  # nothing could be scored
     if not distributed.is_main_process():  # every process has the report; one prints and writes it
         return unscored

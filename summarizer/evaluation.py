@@ -53,7 +53,7 @@ class EvaluationReport:
         tmp = path.with_name(path.name + ".tmp")
         if path.suffix.lower() == ".csv":
             columns = ["model", "shots", "id", "summary", *rouge.METRICS, "seconds", "input_tokens",
-                       "output_tokens", "error", "notices"]
+                       "output_tokens", "error", "notices", "raw_summary"]
             with tmp.open("w", newline="", encoding="utf-8") as handle:
                 writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
                 writer.writeheader()
@@ -68,12 +68,14 @@ class EvaluationReport:
 def evaluate(registry: Registry, model_names: Sequence[str], examples: Sequence[Example],
              shot_counts: Sequence[int] = (0,), decoding: DecodingSettings = DecodingSettings(),
              shot_settings: ShotSettings = ShotSettings(), shot_pool: Sequence[Example] | None = None,
-             reference: str = "all", use_stemmer: bool = False, progress: bool = True) -> EvaluationReport:
+             reference: str = "all", use_stemmer: bool = False, progress: bool = True,
+             speakers: str = "auto") -> EvaluationReport:
     """ROUGE of every model at every shot count on `examples` (which must have references).
 
     Under `torchrun` / `accelerate launch` the summaries are split across the processes (whole
     batches, formed as one process would form them) and every process gets the full report;
-    its settings say how many processes produced it."""
+    its settings say how many processes produced it. `speakers` as in `summarize`: the summary
+    scored is the one the user sees (names restored), against the reference as given."""
     if not examples:
         raise UserError("no examples to evaluate")
     unscored = [e.id for e in examples if not e.references]
@@ -85,11 +87,12 @@ def evaluate(registry: Registry, model_names: Sequence[str], examples: Sequence[
     report = EvaluationReport(settings={
         "models": list(model_names), "shots": list(shot_counts), "n_examples": len(examples),
         "decoding": decoding.__dict__,
-        "shot_strategy": shot_settings.strategy, "shot_seed": shot_settings.seed,
+        "shot_strategy": shot_settings.strategy, "shot_seed": shot_settings.seed, "speakers": speakers,
         "processes": processes.num_processes if processes is not None else 1})
     for shots in shot_counts:
         results = summarize(registry, model_names, examples, replace(shot_settings, shots=shots),
-                            decoding, shot_pool, progress=progress, processes=processes)
+                            decoding, shot_pool, progress=progress, processes=processes,
+                            speakers=speakers)
         report.rows += [{**result.to_dict(), "id": result.example_id, "shots": shots}
                         for result in results]
     return rescore(report, examples, reference, use_stemmer)

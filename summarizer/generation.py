@@ -14,7 +14,7 @@ import weakref
 from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Sequence
 
-from . import distributed
+from . import distributed, speakers as speaker_styles
 from .baseline import longest_utterances
 from .data import Example
 from .errors import ModelLoadError, UserError, one_line
@@ -90,6 +90,13 @@ class Result:
     batch_size: int = 1
     input_tokens: int = 0
     output_tokens: int = 0
+    # Speakers (summarizer.speakers): `summary` is what the user sees, names restored;
+    # `raw_summary` is the model's own text (with #Person1# tags where it read them).
+    raw_summary: str | None = None
+    speakers: list[str] = field(default_factory=list)  # as found, in order of first turn
+    speaker_format: str = ""  # dialogsum | name | timestamped | whatsapp | transcript | none ("" kept as pasted)
+    speaker_mapping: dict[str, str] = field(default_factory=dict)  # name -> #PersonN# the model read
+    speaker_note: str = ""
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -102,8 +109,9 @@ class Result:
 class _Item:
     index: int  # position in the caller's (model, example) order
     model: LoadedModel
-    example: Example
+    example: Example  # with the dialogue as this model reads it (speakers prepared)
     prompt: Prompt
+    speakers: tuple | None = None  # (SpeakerMapping | None, ParsedDialogue) unless kept as pasted
 
 
 PartialCallback = Callable[[str, str, str], None]  # (model name, example id, text so far)
@@ -112,14 +120,20 @@ PartialCallback = Callable[[str, str, str], None]  # (model name, example id, te
 def summarize(registry: Registry, model_names: Sequence[str], examples: Sequence[Example],
               shots: ShotSettings = ShotSettings(), decoding: DecodingSettings = DecodingSettings(),
               shot_pool: Sequence[Example] | None = None, progress: bool = False,
-              on_partial: PartialCallback | None = None, processes=None) -> list[Result]:
+              on_partial: PartialCallback | None = None, processes=None,
+              speakers: str = "auto") -> list[Result]:
     """Summaries of every example by every model, ordered model by model, example by example.
 
     A model that cannot load gives results with `error` set; the other models still run.
     `processes` (Accelerate's PartialState of a multi-process run) splits the work: the batches
     are formed exactly as one process would form them, each process decodes every N-th batch,
     and every process returns all the results. Same batches, same greedy outputs.
+    `speakers` "auto" writes each model's dialogue the way its registry entry says it reads
+    speakers (names or #PersonN# tags, `summarizer.speakers.prepare`) and puts the names back in
+    its summary; "keep" sends the text as pasted.
     """
+    if speakers not in speaker_styles.SPEAKER_MODES:
+        raise UserError(f"speakers must be one of {', '.join(speaker_styles.SPEAKER_MODES)}, got {speakers!r}")
     examples = [replace(e, dialogue=clean_text(e.dialogue or "")) for e in examples]
     for example in examples:
         if not example.dialogue:
@@ -132,7 +146,8 @@ def summarize(registry: Registry, model_names: Sequence[str], examples: Sequence
 
     results: list[Result | None] = []
     items: list[_Item] = []
-    prompts: dict[tuple, Prompt] = {}  # models sharing a tokenizer share their prompts
+    prompts: dict[tuple, Prompt] = {}  # models sharing a tokenizer (and speaker style) share prompts
+    prepared: dict[tuple, tuple] = {}
     for name in model_names:
         try:
             model = registry.get(name)
@@ -140,25 +155,66 @@ def summarize(registry: Registry, model_names: Sequence[str], examples: Sequence
             results.extend(Result(name, e.id, None, error=str(err)) for e in examples)
             continue
         counter = TokenizerCounter(model.tokenizer) if model.tokenizer else WordCounter()
+        style = model.spec.speakers if speakers == "auto" else "keep"
         for example in examples:
-            key = (id(model.tokenizer), example.id)
+            if (style, example.id) not in prepared:
+                prepared[style, example.id] = _prepare(example, style)
+            seen, mapping_and_parse = prepared[style, example.id]
+            key = (id(model.tokenizer), style, example.id)
             if key not in prompts:
-                prompts[key] = build_prompt(example.dialogue, chosen_shots[example.id], counter,
+                prompts[key] = build_prompt(seen.dialogue, chosen_shots[example.id], counter,
                                             decoding.max_prompt_tokens)
-            items.append(_Item(len(results), model, example, prompts[key]))
+            items.append(_Item(len(results), model, seen, prompts[key], mapping_and_parse))
             results.append(None)
+    if on_partial is not None:
+        on_partial = _restoring_partials(on_partial, items)
 
     groups = distributed.share(_group(items, decoding), processes)
     main = processes is None or processes.is_main_process
     bar = _progress_bar(sum(len(g) for g in groups), progress and main)
     done: list[tuple[int, Result]] = []
     for group, group_results in _run_groups(groups, decoding, on_partial):
-        done += [(item.index, result) for result, item in zip(group_results, group)]
+        done += [(item.index, _with_speakers(result, item)) for result, item in zip(group_results, group)]
         bar.update(len(group))
     bar.close()
     for index, result in (distributed.gather(done) if processes is not None else done):
         results[index] = result
     return results
+
+
+def _prepare(example: Example, style: str) -> tuple[Example, tuple | None]:
+    """The example as a model of this speaker style reads it, and (mapping, parse)."""
+    if style == "keep":
+        return example, None
+    text, mapping, parsed = speaker_styles.prepare(example.dialogue, style)
+    return replace(example, dialogue=text), (mapping, parsed)
+
+
+def _with_speakers(result: Result, item: _Item) -> Result:
+    """The result with the names back in its summary (the model's own text kept as raw_summary)."""
+    result.raw_summary = result.summary
+    if item.speakers is None:
+        return result
+    mapping, parsed = item.speakers
+    result.speakers, result.speaker_format, result.speaker_note = list(parsed.speakers), parsed.format, parsed.note
+    if mapping is not None:
+        result.speaker_mapping = dict(mapping.names)
+        if result.summary is not None:
+            result.summary = mapping.restore(result.summary)
+    return result
+
+
+def _restoring_partials(on_partial: PartialCallback, items: list[_Item]) -> PartialCallback:
+    """Streamed text with the names back, as the finished summary will have them."""
+    mappings = {(it.model.spec.name, it.example.id): it.speakers[0] for it in items
+                if it.speakers is not None and it.speakers[0] is not None}
+    if not mappings:
+        return on_partial
+
+    def restored(model: str, example_id: str, text: str) -> None:
+        mapping = mappings.get((model, example_id))
+        on_partial(model, example_id, mapping.restore(text) if mapping else text)
+    return restored
 
 
 PARALLEL_ENV = "SUMMARIZER_PARALLEL_BACKBONES"  # "0" turns concurrent backbones off

@@ -27,6 +27,10 @@ QUANTIZE_ENV = "SUMMARIZER_QUANTIZE"  # opt-in: "int8" = dynamic int8 Linear lay
 DEFAULT_REGISTRY = Path(__file__).resolve().parent.parent / "models.toml"
 KINDS = ("seq2seq", "lora", "prompt-tuning", "extractive")
 PEFT_KINDS = {"LORA": "lora", "PROMPT_TUNING": "prompt-tuning"}  # adapter_config.json peft_type -> kind
+# How a model wants speakers written (summarizer.speakers): "dialogsum" for models trained on
+# DialogSum's #Person1# tags, "names" (the default) for models that read names as they are.
+SPEAKER_STYLES = ("dialogsum", "names")
+_KEYS = ("kind", "path", "base", "revision", "base_revision", "description", "speakers")
 _PICKLE_WEIGHTS = ("pytorch_model.bin", "adapter_model.bin", "pytorch_model.bin.index.json")
 
 log = logging.getLogger(__name__)
@@ -34,6 +38,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """One registry entry (see models.toml for the keys)."""
     name: str
     kind: str
     path: str | None = None  # hub id or local folder
@@ -41,6 +46,7 @@ class ModelSpec:
     revision: str | None = None
     base_revision: str | None = None
     description: str = ""
+    speakers: str = "names"  # one of SPEAKER_STYLES
 
     def to_toml(self) -> str:
         lines = [f'[models.{_toml_key(self.name)}]', f'kind = "{self.kind}"']
@@ -48,6 +54,8 @@ class ModelSpec:
             value = getattr(self, key)
             if value:
                 lines.append(f"{key} = {json.dumps(value)}")
+        if self.speakers != "names":  # the default goes unwritten, as in models.toml
+            lines.append(f"speakers = {json.dumps(self.speakers)}")
         return "\n".join(lines) + "\n"
 
 
@@ -88,7 +96,7 @@ def load_specs(path: str | os.PathLike | None = None) -> list[ModelSpec]:
     for name, entry in models.items():
         if not isinstance(entry, dict):
             raise RegistryError(f"{path}: models.{name} must be a table")
-        unknown = set(entry) - {"kind", "path", "base", "revision", "base_revision", "description"}
+        unknown = set(entry) - set(_KEYS)
         if unknown:
             raise RegistryError(f"{path}: models.{name} has unknown key(s): {', '.join(sorted(unknown))}")
         kind = entry.get("kind")
@@ -98,15 +106,19 @@ def load_specs(path: str | os.PathLike | None = None) -> list[ModelSpec]:
             raise RegistryError(f"{path}: models.{name}: a {kind} model needs a path (hub id or folder)")
         if kind in ("lora", "prompt-tuning") and not entry.get("base"):
             raise RegistryError(f"{path}: models.{name}: an adapter needs a base (hub id or folder)")
-        for key in ("path", "base", "revision", "base_revision", "description"):
+        for key in _KEYS[1:]:
             if key in entry and not isinstance(entry[key], str):
                 raise RegistryError(f"{path}: models.{name}.{key} must be a string")
+        speakers = entry.get("speakers", "names")
+        if speakers not in SPEAKER_STYLES:
+            raise RegistryError(f"{path}: models.{name}: speakers must be one of "
+                                f"{', '.join(SPEAKER_STYLES)}, got {speakers!r}")
         specs.append(ModelSpec(
             name=name, kind=kind,
             path=_resolve_location(entry.get("path"), path.parent),
             base=_resolve_location(entry.get("base"), path.parent),
             revision=entry.get("revision"), base_revision=entry.get("base_revision"),
-            description=entry.get("description", ""),
+            description=entry.get("description", ""), speakers=speakers,
         ))
     return specs
 

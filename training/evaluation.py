@@ -42,11 +42,12 @@ def folder_spec(folder: str | Path, base: str | None = None, name: str = "traine
             if Path(base).is_absolute() and not Path(base).exists():
                 raise UserError(f"{folder}: its base {base} (where it was trained, as "
                                 f"adapter_config.json records it) is not here; pass --base")
-        return ModelSpec(name=name, kind=kind, path=str(folder.resolve()), base=_location(base))
+        return ModelSpec(name=name, kind=kind, path=str(folder.resolve()), base=_location(base),
+                         speakers="dialogsum")
     if not (folder / "config.json").is_file():
         raise ModelLoadError(f"{folder}: neither a model (config.json) nor an adapter "
                              f"(adapter_config.json)")
-    return ModelSpec(name=name, kind="seq2seq", path=str(folder.resolve()))
+    return ModelSpec(name=name, kind="seq2seq", path=str(folder.resolve()), speakers="dialogsum")
 
 
 def _location(location: str) -> str:

@@ -29,19 +29,22 @@ PAPER = {"reference": "summary1", "use_stemmer": True}  # the DialogSum paper's 
 SECTION = "\n## Test split (the miniature experiment)\n"
 
 
+DIALOGSUM = "dialogsum"  # trained on DialogSum's #Person1# tags: chats are mapped to them
+
+
 def mini_specs() -> list[ModelSpec]:
     """Registry entries relative to the experiment folder (paths start with ./)."""
     base = f"./{ORIGINAL}"
     return [
         ModelSpec(ORIGINAL, "seq2seq", base, description=(
             "Miniature T5 pre-trained by this project on DialogSum dialogues only (never a "
-            "summary): plays FLAN-T5 as released")),
+            "summary): plays FLAN-T5 as released"), speakers=DIALOGSUM),
         ModelSpec("mini-instruct", "seq2seq", "./mini-instruct", description=(
-            "mini-original fully fine-tuned on DialogSum (miniature experiment)")),
+            "mini-original fully fine-tuned on DialogSum (miniature experiment)"), speakers=DIALOGSUM),
         ModelSpec("mini-lora", "lora", "./mini-lora", base, description=(
-            "LoRA on q,v of mini-original (miniature experiment)")),
+            "LoRA on q,v of mini-original (miniature experiment)"), speakers=DIALOGSUM),
         ModelSpec("mini-prompt", "prompt-tuning", "./mini-prompt", base, description=(
-            "Soft prompt on mini-original (miniature experiment)")),
+            "Soft prompt on mini-original (miniature experiment)"), speakers=DIALOGSUM),
         ModelSpec("longest-3", "extractive", description=(
             "The DialogSum paper's baseline: the three longest utterances")),
     ]

@@ -58,7 +58,7 @@ def meta_t5(arch: str):
     with torch.device("meta"):
         model = T5ForConditionalGeneration(config)
         # transformers 5 ties lm_head to `shared` for a model built from a config in memory
-        # (summarizer.testing.build_random_t5 unties it with random values; meta has no values).
+        # (training.builders.build_random_t5 unties it with random values; meta has no values).
         if model.lm_head.weight is model.shared.weight:
             model.lm_head.weight = torch.nn.Parameter(torch.empty_like(model.shared.weight))
     return model

@@ -99,7 +99,7 @@ def registry_toml(spec: ModelSpec, registry_file: Path | None) -> str:
                 return location
         return location
     return ModelSpec(spec.name, spec.kind, rel(spec.path), rel(spec.base),
-                     description=spec.description).to_toml()
+                     description=spec.description, speakers=spec.speakers).to_toml()
 
 
 def check_registration(registry_file: Path, name: str) -> None:
@@ -235,6 +235,7 @@ def train(method: str, settings: RunSettings, config=None, *, progress: bool = T
     spec = ModelSpec(name=run.name, kind=run.module.KIND, path=str(run.output),
                      description=f"{method} on {run.data} from {settings.base} "
                                  f"(python -m training {method})",
+                     speakers="dialogsum",  # trained on DialogSum-format dialogues (#Person1# tags)
                      **run.module.registry_entry(run.config, run.base))
     # Printed entries are relative to the default registry file, where they are meant to go.
     entry = registry_toml(spec, register_file or resolve_registry_path(None))

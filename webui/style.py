@@ -21,7 +21,7 @@ div.ds-error { padding: 8px; border-radius: 6px; }
 .ds-summary { white-space: pre-wrap; line-height: 1.45; min-height: 3em; }
 .ds-summary mark { background: #fde68a; color: #111; padding: 0 1px; border-radius: 2px; }
 .ds-streaming { color: var(--body-text-color-subdued); }
-.ds-stats, .ds-note { font-size: .82em; color: var(--body-text-color-subdued); margin-top: 6px; }
+.ds-stats, .ds-note, .ds-speakers { font-size: .82em; color: var(--body-text-color-subdued); margin-top: 6px; }
 .ds-notice { font-size: .85em; margin-top: 6px; padding: 4px 6px; border-radius: 6px;
   background: #fef9c3; color: #713f12; }
 .ds-rouge { display: flex; flex-wrap: wrap; gap: 4px 12px; font-size: .85em; margin-top: 6px; }

@@ -35,7 +35,7 @@ class BatchMixin:
 
     def run_batch(self, path: str | os.PathLike | None, models: Sequence[str],
                   shots: ShotSettings = ShotSettings(), decoding: DecodingSettings | None = None,
-                  progress: ProgressCallback | None = None) -> BatchOutput:
+                  progress: ProgressCallback | None = None, speakers: str = "auto") -> BatchOutput:
         """Summaries (and ROUGE where a row has a reference) for every row of an uploaded file."""
         examples, shown = self.read_upload(path)
         models = list(dict.fromkeys(models or []))
@@ -54,7 +54,7 @@ class BatchMixin:
         for start in range(0, len(examples), step):  # every model on each chunk: mixed batches
             chunk = examples[start:start + step]
             results += summarize(self.registry, models, chunk, shots=shots, decoding=decoding,
-                                 shot_pool=pool)
+                                 shot_pool=pool, speakers=speakers)
             done += len(chunk) * len(models)
             report(done / total, f"{done}/{total} summaries")
         results.sort(key=lambda r: models.index(r.model))  # stable: model by model, file order
@@ -70,7 +70,10 @@ class BatchMixin:
             row.update({"seconds": round(result.seconds / max(1, result.batch_size), 4),
                         "input_tokens": result.input_tokens, "output_tokens": result.output_tokens,
                         "error": result.error or "",
-                        "notices": " | ".join(result.prompt.notices) if result.prompt else ""})
+                        "speakers": ", ".join(f"{n} → {t}" for n, t in result.speaker_mapping.items())
+                                    or ", ".join(result.speakers),
+                        "notices": " | ".join([*(result.prompt.notices if result.prompt else []),
+                                               *([result.speaker_note] if result.speaker_note else [])])})
             rows.append(row)
         summary = _batch_summary(rows, models)
         csv_path = self._write_csv(rows, shown)
@@ -118,7 +121,7 @@ class BatchMixin:
         folder = Path(tempfile.mkdtemp(dir=self.output_dir))
         path = folder / f"summaries-{Path(shown).stem}.csv"
         columns = ["id", "topic", "model", "summary", "references", *rouge.METRICS, "seconds",
-                   "input_tokens", "output_tokens", "error", "notices"]
+                   "input_tokens", "output_tokens", "error", "speakers", "notices"]
         with path.open("w", encoding="utf-8", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=columns)
             writer.writeheader()

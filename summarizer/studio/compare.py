@@ -15,6 +15,7 @@ from ..data import Example
 from ..errors import UserError, one_line
 from ..generation import DecodingSettings, Result, summarize
 from ..prompts import ShotSettings
+from ..speakers import SPEAKER_MODES
 from ..votes import Ballot
 from ..votes.store import LABELS
 from .inputs import MAX_TOPIC_CHARS, clean_dialogue, decoding_settings, parse_references
@@ -52,7 +53,8 @@ class Card:
         if hidden:
             return {"card": self.label, "state": self.state,
                     "summary": result.summary if result else (self.text or None),
-                    "error": HIDDEN_ERROR if self.error else None}
+                    "error": HIDDEN_ERROR if self.error else None,
+                    "speaker_note": result.speaker_note if result else ""}
         prompt = result.prompt if result else None
         return {"card": self.label, "model": self.model, "kind": self.kind, "state": self.state,
                 "summary": result.summary if result else (self.text or None),
@@ -64,7 +66,12 @@ class Card:
                 "prompt": prompt.text if prompt else None,
                 "shot_ids": list(prompt.shot_ids) if prompt else [],
                 "notices": list(prompt.notices) if prompt else [],
-                "shared_words": sorted(self.shared)}
+                "shared_words": sorted(self.shared),
+                "raw_summary": result.raw_summary if result else None,
+                "speakers": list(result.speakers) if result else [],
+                "speaker_format": result.speaker_format if result else "",
+                "speaker_mapping": dict(result.speaker_mapping) if result else {},
+                "speaker_note": result.speaker_note if result else ""}
 
 
 @dataclass
@@ -111,7 +118,8 @@ class CompareMixin:
 
     def compare(self, dialogue: str, reference: str = "", models: Sequence[str] = (),
                 shots: ShotSettings = ShotSettings(), decoding: DecodingSettings | None = None,
-                topic: str = "", min_interval: float = 0.2, blind: bool = False) -> Iterator[CompareView]:
+                topic: str = "", min_interval: float = 0.2, blind: bool = False,
+                speakers: str = "auto") -> Iterator[CompareView]:
         """Summaries of one dialogue by each chosen model, as snapshots while they stream in.
 
         All models go through one `summarize` call, so the base model and its LoRA adapters
@@ -120,8 +128,12 @@ class CompareMixin:
         and the others still run. The last snapshot has `done=True`, ROUGE against the
         reference(s) when there are any, and the shared words; with two or more summaries it is
         recorded for a vote (`comparison_id`). `blind` shuffles the cards and keeps names and
-        scores out of the view's renderings until a vote is cast.
+        scores out of the view's renderings until a vote is cast. `speakers`: "auto" maps a
+        chat's names to the tags a DialogSum-trained model knows and back (the card shows how),
+        "keep" sends the text as pasted.
         """
+        if speakers not in SPEAKER_MODES:
+            raise UserError(f"speakers must be one of {', '.join(SPEAKER_MODES)}, got {speakers!r}")
         dialogue = clean_dialogue(dialogue)
         references = parse_references(reference)
         topic = (topic or "").strip()[:MAX_TOPIC_CHARS] or None
@@ -162,7 +174,7 @@ class CompareMixin:
                     events.put(("start", name, None))
                 started = time.perf_counter()
                 results = summarize(self.registry, models, [example], shots=shots, decoding=decoding,
-                                    shot_pool=pool, on_partial=on_partial)
+                                    shot_pool=pool, on_partial=on_partial, speakers=speakers)
                 wall = time.perf_counter() - started
                 for result in results:
                     events.put(("done", result.model, (result, result.seconds if result.summary else wall)))

@@ -70,6 +70,7 @@ def render_cards(view: CompareView) -> str:
         else:
             placeholder = "<em>waiting for its turn…</em>" if card.state == "waiting" else "<em>loading…</em>"
             body.append(f'<div class="ds-summary ds-streaming">{e(card.text) if card.text else placeholder}</div>')
+        body += _speaker_lines(card, hidden)
         if not hidden:
             body += _card_details(card)
         identity = f'data-card="{e(card.label)}"' + ("" if hidden else f' data-model="{e(card.model)}"')
@@ -77,6 +78,33 @@ def render_cards(view: CompareView) -> str:
         cards.append(f'<div class="ds-card" {identity}{pick} data-state="{e(card.state)}">'
                      f'{header}{"".join(body)}</div>')
     return f'<div class="ds-cards">{"".join(cards)}</div>'
+
+
+def speaker_line(card: Card) -> str:
+    """"Speakers: Amanda → #Person1#, Ben → #Person2#" (the tags this model read), the names
+    alone for a model that reads names, or "" (kept as pasted, or no speakers found)."""
+    result = card.result
+    if result is None or not result.speakers:
+        return ""
+    if result.speaker_mapping:
+        return "Speakers: " + ", ".join(f"{n} → {t}" for n, t in result.speaker_mapping.items())
+    return "Speakers: " + ", ".join(result.speakers)
+
+
+def _speaker_lines(card: Card, hidden: bool) -> list[str]:
+    """Who speaks (not before a blind vote: a mapping tells which kind of model this is) and the
+    parser's one-line note (the same for every card)."""
+    e = html.escape
+    result = card.result
+    if result is None or card.state != "done":
+        return []
+    lines = []
+    line = "" if hidden else speaker_line(card)
+    if line:
+        lines.append(f'<div class="ds-speakers">{e(line)}</div>')
+    if result.speaker_note:
+        lines.append(f'<div class="ds-note ds-speaker-note">{e(result.speaker_note)}</div>')
+    return lines
 
 
 def _card_details(card: Card) -> list[str]:

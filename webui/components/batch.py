@@ -12,13 +12,16 @@ from ..common import shown_to_user
 
 def create_batch_tab(studio: core.Studio) -> dict:
     def batch(file: str | None, models: list[str] | None = None, shot_mode: str = "zero-shot",
-              n_shots: float = 2, max_new_tokens: float = 100, progress=gr.Progress()):
-        """Summaries (and ROUGE where there is a reference) for every row of a CSV/JSONL file."""
+              n_shots: float = 2, max_new_tokens: float = 100, keep_as_pasted: bool = False,
+              progress=gr.Progress()):
+        """Summaries (and ROUGE where there is a reference) for every row of a CSV/JSONL file.
+        `keep_as_pasted` sends each dialogue as it is (no name -> #PersonN# mapping)."""
         with shown_to_user():
             shots = core.shot_settings(shot_mode, n_shots)
             decoding = core.decoding_settings(max_new_tokens)
             output = studio.run_batch(file, models or [], shots, decoding,
-                                      progress=lambda fraction, desc: progress(fraction, desc=desc))
+                                      progress=lambda fraction, desc: progress(fraction, desc=desc),
+                                      speakers="keep" if keep_as_pasted else "auto")
         summary, rows = core.batch_tables(output)
         return output.message, summary, rows, str(output.csv_path)
 
@@ -34,12 +37,14 @@ def create_batch_tab(studio: core.Studio) -> dict:
                 shot_mode = gr.Radio(list(core.SHOT_MODES), value="zero-shot", label="Prompt")
                 n_shots = gr.Slider(2, MAX_SHOTS, value=2, step=1, label="Shots (few-shot)")
             max_new = gr.Slider(8, core.MAX_NEW_TOKENS_LIMIT, value=100, step=1, label="Max new tokens")
+            keep_as_pasted = gr.Checkbox(False, label="Keep the text as pasted", elem_id="batch-keep-pasted")
             run_button = gr.Button("Summarize file ▶", variant="primary", elem_id="batch-run")
     status = gr.Markdown(label="Status", elem_id="batch-status")
     summary = gr.Dataframe(label="Per model", interactive=False, elem_id="batch-summary")
     file = gr.File(label="Download results (CSV)", interactive=False, elem_id="batch-file")
     rows = gr.Dataframe(label="Per dialogue", interactive=False, max_height=400, elem_id="batch-rows")
 
-    run_button.click(batch, [upload, models, shot_mode, n_shots, max_new], [status, summary, rows, file],
+    run_button.click(batch, [upload, models, shot_mode, n_shots, max_new, keep_as_pasted],
+                     [status, summary, rows, file],
                      api_name="batch", concurrency_id="models")
     return {"models": models}

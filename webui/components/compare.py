@@ -43,18 +43,20 @@ def create_compare_tab(studio: core.Studio) -> dict:
                 shot_strategy: str = "random", shot_ids: str = "", max_new_tokens: float = 100,
                 num_beams: float = 1, do_sample: bool = False, temperature: float = 1.0,
                 top_p: float = 1.0, seed: float = 0, max_prompt_tokens: float = DEFAULT_MAX_PROMPT_TOKENS,
-                blind: bool = False):
+                blind: bool = False, keep_as_pasted: bool = False):
         """Summaries of one dialogue by each chosen model, streamed, with ROUGE vs the reference.
 
         The results carry a `comparison_id` for /vote. `blind` shuffles the cards and keeps model
-        names, ROUGE, timings and prompts out of every output until the vote.
+        names, ROUGE, timings and prompts out of every output until the vote. A chat's names become
+        #Person1#, #Person2# for models trained on DialogSum and come back in their summaries;
+        `keep_as_pasted` sends the text as it is instead.
         """
         with shown_to_user():
             shots = core.shot_settings(shot_mode, n_shots, shot_strategy, shot_ids)
             decoding = core.decoding_settings(max_new_tokens, num_beams, do_sample, temperature,
                                               top_p, seed, max_prompt_tokens)
             for view in studio.compare(dialogue, reference, models or [], shots, decoding, topic,
-                                       blind=bool(blind)):
+                                       blind=bool(blind), speakers="keep" if keep_as_pasted else "auto"):
                 if not view.done:  # no comparison to vote on while one is running
                     yield core.render_cards(view), gr.skip(), gr.skip(), gr.skip(), core.render_notes(view), None
                 else:
@@ -109,6 +111,9 @@ def create_compare_tab(studio: core.Studio) -> dict:
             # default, so scripts keep getting model names unless they ask for blind=True.
             blind = gr.Checkbox(False, label="Blind", elem_id="blind",
                                 info="shuffle the cards and hide model names and scores until you vote")
+            keep_as_pasted = gr.Checkbox(False, label="Keep the text as pasted", elem_id="keep-pasted",
+                                         info="off: names become #Person1#, #Person2# for models trained "
+                                              "on DialogSum, and come back in their summaries")
             with gr.Row():
                 run_button = gr.Button("Run ▶", variant="primary", elem_id="run")
                 status_button = gr.Button("↻ Model status", size="sm")
@@ -137,7 +142,8 @@ def create_compare_tab(studio: core.Studio) -> dict:
     run_button.click(
         compare,
         [dialogue, reference, topic, models, shot_mode, n_shots, shot_strategy, shot_ids,
-         max_new_tokens, num_beams, do_sample, temperature, top_p, seed, max_prompt_tokens, blind],
+         max_new_tokens, num_beams, do_sample, temperature, top_p, seed, max_prompt_tokens, blind,
+         keep_as_pasted],
         [cards, table, chart, results, notes, view_state], api_name="compare", concurrency_id="models",
     ).success(*show_vote, api_visibility="private", queue=False)
     return {"models": models, "blind": blind, "voted": vote["voted"], "sample": [dialogue, reference]}
