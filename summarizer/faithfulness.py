@@ -78,6 +78,10 @@ _SUMMARY_WORDS = frozenset("""tell tells told telling ask asks asked asking talk
     opinion idea ideas reason reasons advice information detail details situation problem problems
     happy glad sorry worried upset excited interested surprised disappointed satisfied unhappy angry
     later soon finally eventually first also then together instead both either neither""".split())
+_REPORTING_VERBS = frozenset("""tells told asks asked says said suggests suggested advises advised
+    invites invited reminds reminded recommends recommended persuades persuaded explains explained
+    informs informed warns warned promises promised offers offered urges urged encourages
+    encouraged""".split())
 _NEGATIONS = frozenset("""not no never nobody nothing none nor neither cannot n't don't doesn't didn't
     won't wouldn't can't couldn't isn't aren't wasn't weren't haven't hasn't hadn't shouldn't mustn't
     dont doesnt didnt wont cant isnt arent wasnt werent unable refuse refuses refused""".split())
@@ -95,6 +99,9 @@ _DATE_WORDS = frozenset("""monday tuesday wednesday thursday friday saturday sun
 _DATE_ALIASES = {"jan": "january", "feb": "february", "mar": "march", "apr": "april", "jun": "june",
                  "jul": "july", "aug": "august", "sep": "september", "sept": "september",
                  "oct": "october", "nov": "november", "dec": "december"}
+_FIRST_PERSON = frozenset("i me my mine myself we us our ours ourselves".split())
+_SECOND_PERSON = frozenset("you your yours yourself yourselves".split())
+_PRONOUN_REACH = 6  # words between a pronoun and the word it makes someone's
 _CURRENCY_WORDS = frozenset("dollar dollars bucks buck pound pounds euro euros yuan cents cent rmb usd".split())
 
 
@@ -212,6 +219,9 @@ class _Dialogue:
         self.speaker_words = {_stem(s) for s in self.speakers if not s.startswith("#")}
         self.stems: Counter = Counter()
         self.by_speaker: dict[str, Counter] = {s: Counter() for s in self.speakers}
+        # Who a word is about: "I'll pay" in #Person1#'s turn makes #Person1# the payer, "you pay"
+        # the other speaker. The nearest pronoun a few words before decides.
+        self.by_actor: dict[str, Counter] = {s: Counter() for s in self.speakers}
         self.lower_words: set[str] = set()
         self.numbers: set[float] = set()
         self.dates: set[str] = set()
@@ -220,8 +230,13 @@ class _Dialogue:
             stems = set()
             negated = False
             tokens = [m.group(0) for m in _TOKEN.finditer(text)]
+            person, person_at = None, -100
             for index, token in enumerate(tokens):
                 lower = token.lower().replace("’", "'")
+                if lower.split("'")[0] in _FIRST_PERSON:
+                    person, person_at = 1, index
+                elif lower.split("'")[0] in _SECOND_PERSON:
+                    person, person_at = 2, index
                 self.lower_words.add(lower)
                 if lower in _NEGATIONS or lower.endswith("n't"):
                     negated = True
@@ -246,6 +261,13 @@ class _Dialogue:
                 self.stems[stem] += 1
                 if speaker in self.by_speaker:
                     self.by_speaker[speaker][stem] += 1
+                    if index - person_at <= _PRONOUN_REACH and lower not in _STOPWORDS:
+                        others = [o for o in self.speakers if o != speaker]
+                        if person == 1:
+                            self.by_actor[speaker][stem] += 1
+                        elif others:
+                            for other in others:
+                                self.by_actor[other][stem] += 1 / len(others)
             self.turn_stems.append((speaker, stems, negated))
         self.text_lower = dialogue.lower()
         totals = {s: sum(c.values()) for s, c in self.by_speaker.items()}
@@ -309,12 +331,14 @@ def _clauses(tokens: list[tuple[str, int, int]]) -> list[list[tuple[str, int, in
     return clauses
 
 
-def _attribution(dialogue: _Dialogue, subject: str, stems: list[str]) -> tuple[float, float, str | None]:
+def _attribution(dialogue: _Dialogue, subject: str, stems: list[str],
+                 reporting: bool) -> tuple[float, float, str | None]:
     """(subject's support, best other speaker's support, that speaker) of a clause's content stems.
 
-    A speaker's support is the mean over the stems of the share of their occurrences in that
-    speaker's turns, smoothed towards the speaker's share of all words (a stem everyone uses says
-    little about who)."""
+    A speaker's support is the mean over the stems of the share of the stem's occurrences that
+    are theirs, smoothed towards the speaker's share of all words (a stem everyone uses says little
+    about who). After a reporting verb ("X asks Y to pay") the subject is who said the words;
+    otherwise ("X will pay") it is also who the words are about (`by_actor`)."""
     if subject not in dialogue.by_speaker or len(dialogue.speakers) < 2:
         return 1.0, 0.0, None
     informative = [s for s in stems if dialogue.stems[s]]
@@ -323,8 +347,16 @@ def _attribution(dialogue: _Dialogue, subject: str, stems: list[str]) -> tuple[f
 
     def support(speaker: str) -> float:
         prior = dialogue.share[speaker]
-        return sum((dialogue.by_speaker[speaker][s] + prior) / (dialogue.stems[s] + 1)
-                   for s in informative) / len(informative)
+        total = 0.0
+        for stem in informative:
+            said = (dialogue.by_speaker[speaker][stem] + prior) / (dialogue.stems[stem] + 1)
+            if reporting:
+                total += said
+                continue
+            actors = sum(c[stem] for c in dialogue.by_actor.values())
+            about = (dialogue.by_actor[speaker][stem] + prior) / (actors + 1)
+            total += (said + about) / 2
+        return total / len(informative)
 
     own = support(subject)
     other, best = max((support(s), s) for s in dialogue.speakers if s != subject)
@@ -414,10 +446,11 @@ def _check_clause(index: _Dialogue, speaker_names: dict[str, str], clause, token
     if subject_at is not None:
         token, begin, finish = clause[subject_at]
         subject = _speaker_key(token, speaker_names)
-        own, other, _ = _attribution(index, subject, stems)
+        verb = clause[subject_at + 1][0].lower() if subject_at + 1 < len(clause) else ""
+        own, other, _ = _attribution(index, subject, stems, verb in _REPORTING_VERBS)
         if other - own > 0:
             # Scaled by how many words say so: one shared word is weak evidence of a swap.
-            strength = (other - own) * min(1.0, len(stems) / 3)
+            strength = (other - own) * min(1.0, len(stems) / 2) * 1.5
             if strength > 0.15:
                 unsupported.append(Span(token, begin, finish, "speaker"))
             penalty += strength
