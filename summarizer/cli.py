@@ -1,4 +1,4 @@
-"""`python -m summarizer summarize | evaluate | score | models | votes`.
+"""`python -m summarizer summarize | evaluate | score | faithfulness | models | votes`.
 
 Every command is a thin layer over the package: argument parsing in, one library call, output.
 User errors print one line (`error: ...`) and exit with status 2.
@@ -133,6 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     _add_registry(p)
     p.set_defaults(run=cmd_models)
+
+    p = commands.add_parser("faithfulness", help="what each summary says that its dialogue does not",
+                            description="For each JSONL row with dialogue and summary (optional id): the "
+                                        "summary's support in [0, 1], its unsupported spans and its sentences.")
+    p.add_argument("--input", required=True, help="JSONL file: one object a line with dialogue, summary, optional id")
+    p.add_argument("--output", help="write JSONL here (default: standard output)")
+    p.set_defaults(run=cmd_faithfulness)
 
     _add_votes(commands)
     return parser
@@ -290,6 +297,24 @@ def cmd_score(args) -> int:
         for metric in rouge.METRICS:
             print(f"{metric:10s} {result[metric]:.4f}")
         print(f"n          {result['n']}")
+    return 0
+
+
+def cmd_faithfulness(args) -> int:
+    from .faithfulness import check_rows, read_rows
+    lines = [json.dumps(row, ensure_ascii=False) for row in check_rows(read_rows(args.input))]
+    text = "".join(line + "\n" for line in lines)
+    if not args.output:
+        sys.stdout.write(text)
+        return 0
+    target = Path(args.output)
+    tmp = target.with_name(target.name + ".tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(target)  # all rows or none under the real name
+    except OSError as err:
+        raise UserError(f"cannot write {args.output}: {err.strerror}") from None
+    print(f"wrote {len(lines)} row(s) to {args.output}", file=sys.stderr)
     return 0
 
 

@@ -374,8 +374,11 @@ def check(dialogue: str, summary: str) -> Report:
             speaker_names.setdefault(part, name)
     sentences = []
     for match in _SENTENCE.finditer(summary):
-        if match.group(0).strip():
-            sentences.append(_check_sentence(index, speaker_names, summary, match.start(), match.end()))
+        body = match.group(0)
+        if body.strip():
+            begin = match.start() + len(body) - len(body.lstrip())
+            finish = match.end() - (len(body) - len(body.rstrip()))
+            sentences.append(_check_sentence(index, speaker_names, summary, begin, finish))
     if not sentences:
         return Report(support=1.0)
     mean = sum(s.support for s in sentences) / len(sentences)
@@ -468,3 +471,41 @@ def _check_clause(index: _Dialogue, speaker_names: dict[str, str], clause, token
             unsupported.append(Span(token, begin, finish, "negation"))
             penalty += 0.5
     return penalty
+
+
+def read_rows(path: str) -> list[dict]:
+    """JSONL rows with `dialogue` and `summary` (strings) and an optional `id`, all checked first:
+    a bad row stops the run with one line naming it, before anything is written."""
+    import json
+    from pathlib import Path
+
+    from .errors import UserError
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise UserError(f"cannot read {path}: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text") from None
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise UserError(f"{path}:{number}: not JSON ({err.msg})") from None
+        if not isinstance(row, dict):
+            raise UserError(f"{path}:{number}: expected a JSON object with dialogue and summary")
+        for key in ("dialogue", "summary"):
+            if not isinstance(row.get(key), str):
+                what = "missing" if key not in row else f"not a string ({type(row[key]).__name__})"
+                raise UserError(f"{path}:{number}: '{key}' is {what}")
+        rows.append({"id": row.get("id", len(rows)), "dialogue": row["dialogue"], "summary": row["summary"]})
+    if not rows:
+        raise UserError(f"{path}: no rows (expected JSONL with dialogue and summary)")
+    return rows
+
+
+def check_rows(rows: list[dict]) -> list[dict]:
+    """One output row per input row, in order: id, support, unsupported spans, sentences."""
+    return [{"id": row["id"], **check(row["dialogue"], row["summary"]).to_dict()} for row in rows]
