@@ -236,7 +236,10 @@ def cmd_evaluate(args) -> int:
     unscored = 1 if all(row["n"] == 0 for row in report.aggregate) else 0  # nothing could be scored
     if not distributed.is_main_process():  # every process has the report; one prints and writes it
         return unscored
-    print(format_table(report.aggregate, ["model", "shots", "n", *rouge.METRICS, "seconds", "errors"]))
+    print(format_table(report.aggregate, ["model", "shots", "n", *rouge.METRICS, "support",
+                                          "unsupported_particulars", "seconds", "errors"]))
+    print("support: mean faithfulness support in [0, 1]; unsupported_particulars: share of summaries "
+          "with a name or number the dialogue does not have (docs/faithfulness.md)")
     print("\nDoes it read the input? distinct summaries, summaries repeating a 3-gram 3+ times, "
           "ROUGE-1 against another dialogue's reference:")
     print(format_table(report.aggregate, ["model", "shots", "distinct", "repetitive", "rouge1",

@@ -32,6 +32,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+PARTICULARS = ("name", "number", "time", "date", "amount")  # what `evaluate` counts per model
 KINDS = ("name", "number", "time", "date", "amount", "word", "speaker", "negation")
 
 # Weight of an unsupported span in a sentence's support: invented particulars and speakers matter

@@ -141,36 +141,43 @@ def rouge_table(view: CompareView):
 
 
 def rouge_figure(rows: Sequence[dict], title: str, label_key: str = "model", hatch_key: str | None = None):
-    """Grouped bars: one group per row (model), one bar per ROUGE metric. None when no rows."""
+    """Horizontal grouped bars: one group per row (model, top to bottom in row order), one bar per
+    ROUGE metric and one for faithfulness support where a row has it. None when no rows.
+
+    Horizontal so that ten long labels ("mini-instruct (0-shot, paper's scoring, ours)") stay
+    readable: the figure grows in height with the rows instead of squeezing the labels together."""
     rows = [r for r in rows if any(r.get(m) is not None for m in rouge.METRICS)]
     if not rows:
         return None
     from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
 
-    width = max(6.0, 1.3 * len(rows) + 2.5)
-    figure = Figure(figsize=(min(width, 16.0), 3.8), dpi=100, layout="constrained")
+    metrics = [*rouge.METRICS, *(["support"] if any(r.get("support") is not None for r in rows) else [])]
+    labels = {**METRIC_LABELS, "support": "support (faithfulness)"}
+    colors = {"rouge1": "#4C72B0", "rouge2": "#55A868", "rougeL": "#C44E52", "rougeLsum": "#8172B2",
+              "support": "#DD8452"}
+    bar = 0.8 / len(metrics)
+    figure = Figure(figsize=(9.0, max(3.2, 0.14 * len(metrics) * len(rows) + 1.4)), dpi=100, layout="constrained")
     axes = figure.add_subplot()
-    colors = ["#4C72B0", "#55A868", "#C44E52", "#8172B2"]
-    bar = 0.8 / len(rouge.METRICS)
-    for j, metric in enumerate(rouge.METRICS):
-        xs = [i + (j - 1.5) * bar for i in range(len(rows))]
-        heights = [r.get(metric) or 0.0 for r in rows]
+    for j, metric in enumerate(metrics):
+        ys = [i + (j - (len(metrics) - 1) / 2) * bar for i in range(len(rows))]
+        widths = [r.get(metric) or 0.0 for r in rows]
         hatches = ["//" if hatch_key and r.get(hatch_key) else "" for r in rows]
-        bars = axes.bar(xs, heights, width=bar, color=colors[j], label=METRIC_LABELS[metric])
+        bars = axes.barh(ys, widths, height=bar, color=colors[metric], label=labels[metric])
         for rectangle, hatch in zip(bars, hatches):
             rectangle.set_hatch(hatch)
-            rectangle.set_edgecolor("white" if hatch else colors[j])
-    axes.set_xticks(range(len(rows)), [str(r[label_key]) for r in rows], fontsize=9)
-    axes.set_ylabel("F-measure")
-    top = max(r.get(m) or 0.0 for r in rows for m in rouge.METRICS)
-    axes.set_ylim(0, min(1.0, max(0.1, top * 1.25)))
+            rectangle.set_edgecolor("white" if hatch else colors[metric])
+    axes.set_yticks(range(len(rows)), [str(r[label_key]).replace("\n", " ") for r in rows], fontsize=9)
+    axes.invert_yaxis()  # the first row on top, as in the table
+    axes.set_xlabel("ROUGE F-measure; support in [0, 1]" if "support" in metrics else "F-measure")
+    top = max(r.get(m) or 0.0 for r in rows for m in metrics)
+    axes.set_xlim(0, min(1.0, max(0.1, top * 1.15)))
     axes.set_title(title, fontsize=11)
-    from matplotlib.patches import Patch
-    handles = [Patch(facecolor=colors[j], label=METRIC_LABELS[m]) for j, m in enumerate(rouge.METRICS)]
+    handles = [Patch(facecolor=colors[m], label=labels[m]) for m in metrics]
     if hatch_key and any(r.get(hatch_key) for r in rows):
         handles.append(Patch(facecolor="#999999", hatch="//", edgecolor="white", label="published"))
-    axes.legend(handles=handles, ncols=len(handles), fontsize=8, loc="upper left", frameon=False)
-    axes.grid(axis="y", alpha=0.3)
+    figure.legend(handles=handles, ncols=len(handles), fontsize=8, loc="outside lower center", frameon=False)
+    axes.grid(axis="x", alpha=0.3)
     axes.spines[["top", "right"]].set_visible(False)
     return figure
 
@@ -185,9 +192,11 @@ def compare_figure(view: CompareView):
 def benchmark_table(view: BenchmarkView):
     import pandas as pd
 
-    columns = ["source", "model", "setting", *(METRIC_LABELS[m] for m in rouge.METRICS), "n"]
+    columns = ["source", "model", "setting", *(METRIC_LABELS[m] for m in rouge.METRICS), "support",
+               "unsupported name/number", "n"]
     rows = [[r["source"], r["model"], r["description"],
-             *(None if r.get(m) is None else round(r[m], 4) for m in rouge.METRICS), r.get("n")]
+             *(None if r.get(m) is None else round(r[m], 4) for m in rouge.METRICS),
+             _r(r.get("support"), 3), _r(r.get("unsupported_particulars"), 3), r.get("n")]
             for r in view.rows]
     return pd.DataFrame(rows, columns=columns)
 
@@ -196,9 +205,9 @@ def benchmark_figure(view: BenchmarkView):
     rows = []
     for r in view.rows:
         published = r["source"] == PUBLISHED_LABEL
-        label = f"{r['model']}\n(course, published)" if published else f"{r['model']}\n({r['description']}, ours)"
+        label = f"{r['model']} (course, published)" if published else f"{r['model']} ({r['description']}, ours)"
         rows.append({**r, "label": label, "published": published})
-    return rouge_figure(rows, "Dataset-level ROUGE (hatched: course lab, published)", label_key="label",
+    return rouge_figure(rows, "Dataset-level ROUGE and support (hatched: course lab, published)", label_key="label",
                         hatch_key="published")
 
 
