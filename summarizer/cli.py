@@ -349,7 +349,7 @@ def cmd_votes_stats(args) -> int:
         return 0
     shown = lambda value: "" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
     columns = ["model", "votes", "wins", "ties", "all_bad", "win_rate", "strength", "low", "high",
-               "mean_rouge1", "mean_rougeL"]
+               "mean_rouge1", "mean_rougeL", "mean_support"]
     rows = [{c: shown(row[c]) for c in columns} for row in board.to_dict()["standings"]]
     print(f"{board.votes} vote(s): {board.best} best-of, {board.ties} all equally good, {board.all_bad} all bad"
           f" (shots: {args.shots}{', blind only' if args.blind_only else ''})")
@@ -360,6 +360,10 @@ def cmd_votes_stats(args) -> int:
         if entry["votes"]:
             print(f"people's pick had the highest {label}: {entry['agree']}/{entry['votes']} "
                   f"({entry['rate']:.0%}; random pick {entry['chance']:.0%})")
+    entry = board.agreement["support"]
+    if entry["votes"]:
+        print(f"people's pick was the best-supported summary: {entry['agree']}/{entry['votes']} "
+              f"({entry['rate']:.0%}; random pick {entry['chance']:.0%})")
     return 0
 
 

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
-from .. import rouge
+from .. import faithfulness, rouge
 from ..data import Example
 from ..errors import UserError, one_line
 from ..generation import DecodingSettings, Result, summarize
@@ -40,6 +40,7 @@ class Card:
     result: Result | None = None
     scores: dict[str, float] | None = None
     shared: set[str] = field(default_factory=set)
+    faithfulness: faithfulness.Report | None = None  # what the dialogue does not support
     wall_seconds: float = 0.0  # including loading the model on first use
 
     @property
@@ -64,7 +65,9 @@ class Card:
                 "prompt": prompt.text if prompt else None,
                 "shot_ids": list(prompt.shot_ids) if prompt else [],
                 "notices": list(prompt.notices) if prompt else [],
-                "shared_words": sorted(self.shared)}
+                "shared_words": sorted(self.shared),
+                "support": round(self.faithfulness.support, 4) if self.faithfulness else None,
+                "unsupported": [s.to_dict() for s in self.faithfulness.unsupported] if self.faithfulness else []}
 
 
 @dataclass
@@ -198,7 +201,7 @@ class CompareMixin:
                 elif kind == "done":
                     result, wall = payload
                     result.error = self.without_server_paths(result.error)
-                    _finish_card(cards[name], result, wall, references)
+                    _finish_card(cards[name], result, wall, references, dialogue)
                     dirty = True
                 if dirty and time.monotonic() - last >= min_interval:
                     yield view
@@ -217,12 +220,13 @@ class CompareMixin:
         return view
 
 
-def _finish_card(card: Card, result: Result, wall: float, references: list[str]) -> None:
+def _finish_card(card: Card, result: Result, wall: float, references: list[str], dialogue: str) -> None:
     card.result, card.wall_seconds = result, wall
     if result.error:
         card.state, card.text = "error", ""
         return
     card.state, card.text = "done", result.summary or ""
+    card.faithfulness = faithfulness.check(dialogue, card.text)  # needs no reference
     if references:
         card.scores = rouge.score(card.text, references)
         card.shared = rouge.shared_words(card.text, references)

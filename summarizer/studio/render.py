@@ -32,6 +32,23 @@ def highlight_shared(text: str, shared: set[str]) -> str:
     return "".join(parts)
 
 
+def highlight_summary(text: str, shared: set[str], unsupported: Sequence = ()) -> str:
+    """Escaped HTML of a summary: ROUGE's shared words in <mark>, and the spans the dialogue does
+    not support (faithfulness.Span, offsets into `text`) in <mark class="unsupported">, a distinct
+    style with a title saying why."""
+    parts, position = [], 0
+    for span in sorted(unsupported, key=lambda s: s.start):
+        if span.start < position or span.end > len(text):
+            continue  # overlapping or stale: never cut the text
+        parts.append(highlight_shared(text[position:span.start], shared))
+        parts.append(f'<mark class="unsupported" data-kind="{html.escape(span.kind)}" '
+                     f'title="not in the dialogue ({html.escape(span.kind)})">'
+                     f"{html.escape(text[span.start:span.end])}</mark>")
+        position = span.end
+    parts.append(highlight_shared(text[position:], shared))
+    return "".join(parts)
+
+
 _STATE_LABELS = {"waiting": "waiting", "running": "generating…", "done": "done", "error": "could not run"}
 
 
@@ -62,8 +79,9 @@ def render_cards(view: CompareView) -> str:
             reason = HIDDEN_ERROR if hidden else (card.error or "unknown error")
             body.append(f'<div class="ds-error" role="alert">⚠ {e(reason)}</div>')
         elif card.state == "done":
-            if card.scores is not None and not hidden:
-                summary_html = highlight_shared(card.text, card.shared)
+            if not hidden:
+                spans = card.faithfulness.unsupported if card.faithfulness else ()
+                summary_html = highlight_summary(card.text, card.shared if card.scores is not None else set(), spans)
             else:
                 summary_html = e(card.text)
             body.append(f'<div class="ds-summary">{summary_html or "<em>(empty summary)</em>"}</div>')
@@ -92,14 +110,23 @@ def _card_details(card: Card) -> list[str]:
     unit = "words" if card.kind == "extractive" else "tokens"
     stats.append(f"{result.input_tokens} {unit} in · {result.output_tokens} out")
     body.append(f'<div class="ds-stats">{e(" · ".join(stats))}</div>')
+    support = card.faithfulness.support if card.faithfulness else None
+    support_cell = ("" if support is None else
+                    f'<span class="ds-support" title="share of the summary the dialogue supports">'
+                    f"support <b>{support:.2f}</b></span>")
     if card.scores is not None:
         cells = "".join(f"<span>{e(METRIC_LABELS[m])} <b>{card.scores[m]:.3f}</b></span>"
                         for m in rouge.METRICS)
-        body.append(f'<div class="ds-rouge">{cells}</div>')
+        body.append(f'<div class="ds-rouge">{cells}{support_cell}</div>')
         if card.shared:
             body.append('<div class="ds-note">highlighted: words shared with the reference</div>')
     else:
+        if support_cell:
+            body.append(f'<div class="ds-rouge">{support_cell}</div>')
         body.append('<div class="ds-note">ROUGE: not computed (no reference)</div>')
+    if card.faithfulness and card.faithfulness.unsupported:
+        body.append('<div class="ds-note"><mark class="unsupported">underlined</mark>: not supported by '
+                    'the dialogue (a name, number, word or speaker it does not have)</div>')
     prompt = result.prompt
     if prompt is not None:
         for notice in prompt.notices:
@@ -130,12 +157,13 @@ def rouge_table(view: CompareView):
     before a blind comparison's vote)."""
     import pandas as pd
 
-    columns = ["model", *(METRIC_LABELS[m] for m in rouge.METRICS), "latency (s)"]
+    columns = ["model", *(METRIC_LABELS[m] for m in rouge.METRICS), "support", "latency (s)"]
     rows = []
     for card in view.cards if view.revealed else []:
         if card.scores is None:
             continue
         rows.append([card.model, *(round(card.scores[m], 4) for m in rouge.METRICS),
+                     _r(card.faithfulness.support if card.faithfulness else None, 3),
                      round(card.result.seconds, 3)])
     return pd.DataFrame(rows, columns=columns)
 
@@ -185,7 +213,8 @@ def rouge_figure(rows: Sequence[dict], title: str, label_key: str = "model", hat
 def compare_figure(view: CompareView):
     if not view.revealed:
         return None
-    rows = [{"model": c.model, **c.scores} for c in view.cards if c.scores is not None]
+    rows = [{"model": c.model, **c.scores, "support": c.faithfulness.support if c.faithfulness else None}
+            for c in view.cards if c.scores is not None]
     return rouge_figure(rows, "ROUGE vs the reference, by model")
 
 
@@ -225,9 +254,10 @@ def leaderboard_table(board: Leaderboard):
     import pandas as pd
 
     columns = ["rank", "model", "votes", "wins", "ties", "all bad", "win rate", "strength", "95% low",
-               "95% high", "mean ROUGE-1", "mean ROUGE-L", "scored"]
+               "95% high", "mean ROUGE-1", "mean ROUGE-L", "scored", "mean support"]
     rows = [[i + 1 if s.strength is not None else None, s.model, s.votes, s.wins, s.ties, s.all_bad,
-             _r(s.win_rate), _r(s.strength), _r(s.low), _r(s.high), _r(s.mean_rouge1), _r(s.mean_rougeL), s.scored]
+             _r(s.win_rate), _r(s.strength), _r(s.low), _r(s.high), _r(s.mean_rouge1), _r(s.mean_rougeL), s.scored,
+             _r(s.mean_support, 3)]
             for i, s in enumerate(board.standings)]
     return pd.DataFrame(rows, columns=columns)
 
@@ -261,6 +291,11 @@ def leaderboard_note(board: Leaderboard) -> str:
                          f"over {agreement['rank_correlation']['models']} models (1: same order, −1: reversed).")
     else:
         lines.append("**ROUGE vs people**: no best-of vote on a comparison with a reference yet.")
+    support = agreement.get("support", {})
+    if support.get("votes"):
+        lines.append(f"**Support vs people**: on {support['votes']} best-of vote(s), the people's pick was also "
+                     f"the best-supported summary (faithfulness support) {support['agree']}/{support['votes']} "
+                     f"({support['rate']:.0%}; a random pick: {support['chance']:.0%}).")
     return "\n\n".join(lines)
 
 
