@@ -10,7 +10,8 @@ does not support:
 - `name`: a capitalised word (not a sentence opener) the dialogue never writes;
 - `number`, `time`, `date`, `amount`: values the dialogue does not give ("five" and "5", "$20"
   and "20 dollars" are the same value; weekdays and months must be named in the dialogue);
-- `negation`: a clause negated where the turn it summarises is not (or the other way round);
+- `negation`: a negated clause whose closest sentence in the dialogue (most content words shared)
+  is not negated;
 - `word`: a content word whose stem (Porter) the dialogue does not have. The verbs summaries are
   written in ("tells", "asks", "talks about", "agrees", "wants") and stopwords are never marked.
 
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 PARTICULARS = ("name", "number", "time", "date", "amount")  # what `evaluate` counts per model
@@ -100,8 +101,9 @@ _DATE_WORDS = frozenset("""monday tuesday wednesday thursday friday saturday sun
 _DATE_ALIASES = {"jan": "january", "feb": "february", "mar": "march", "apr": "april", "jun": "june",
                  "jul": "july", "aug": "august", "sep": "september", "sept": "september",
                  "oct": "october", "nov": "november", "dec": "december"}
-_FIRST_PERSON = frozenset("i me my mine myself we us our ours ourselves".split())
-_SECOND_PERSON = frozenset("you your yours yourself yourselves".split())
+# Subject pronouns only: in "can you book me a table" the booker is "you", not "me".
+_FIRST_PERSON = frozenset("i we".split())
+_SECOND_PERSON = frozenset("you".split())
 _PRONOUN_REACH = 6  # words between a pronoun and the word it makes someone's
 _CURRENCY_WORDS = frozenset("dollar dollars bucks buck pound pounds euro euros yuan cents cent rmb usd".split())
 
@@ -198,6 +200,12 @@ def _is_numeric(token: str) -> bool:
     return bool(re.match(r"^[$£€]?\s?\d", token))
 
 
+def _clock(token: str) -> tuple[int, int]:
+    """3:30, 15:30 -> (3, 30): the time on a 12-hour clock."""
+    hours, minutes = re.match(r"(\d{1,2}):(\d{2})", token).groups()
+    return int(hours) % 12, int(minutes)
+
+
 def _time_values(token: str) -> set[float]:
     """3:30 -> {3, 30, 15, 15.5}: hours on both clocks, minutes, and the clock time itself."""
     hours, minutes = re.match(r"(\d{1,2}):(\d{2})", token).groups()
@@ -226,50 +234,57 @@ class _Dialogue:
         self.lower_words: set[str] = set()
         self.numbers: set[float] = set()
         self.dates: set[str] = set()
+        self.clock_times: set[tuple[int, int]] = set()  # (hour on a 12-hour clock, minutes)
         self.turn_stems: list[tuple[str | None, set[str], bool]] = []
+        self.questions: set[int] = set()  # positions in turn_stems of sentences that ask
         for speaker, text in self.turns:
-            stems = set()
-            negated = False
-            tokens = [m.group(0) for m in _TOKEN.finditer(text)]
-            person, person_at = None, -100
-            for index, token in enumerate(tokens):
-                lower = token.lower().replace("’", "'")
-                if lower.split("'")[0] in _FIRST_PERSON:
-                    person, person_at = 1, index
-                elif lower.split("'")[0] in _SECOND_PERSON:
-                    person, person_at = 2, index
-                self.lower_words.add(lower)
-                if lower in _NEGATIONS or lower.endswith("n't"):
-                    negated = True
-                if re.match(r"^\d{1,2}:\d{2}", token):
-                    self.numbers |= _time_values(token)
-                    continue
-                value = _number_value(token)
-                if value is not None:
-                    self.numbers.add(value)
-                    if value >= 1000 and value % 1000 == 0:
-                        self.numbers.add(value / 1000)  # "5,000" and "five thousand"
-                    if lower in ("thousand", "hundred", "million") and index:
-                        previous = _number_value(tokens[index - 1])
-                        if previous is not None:
-                            self.numbers.add(previous * value)
-                if lower in _DATE_WORDS:
-                    self.dates.add(_DATE_ALIASES.get(lower, lower))
-                if token.startswith("#"):
-                    continue
-                stem = _stem(token)
-                stems.add(stem)
-                self.stems[stem] += 1
-                if speaker in self.by_speaker:
-                    self.by_speaker[speaker][stem] += 1
-                    if index - person_at <= _PRONOUN_REACH and lower not in _STOPWORDS:
-                        others = [o for o in self.speakers if o != speaker]
-                        if person == 1:
-                            self.by_actor[speaker][stem] += 1
-                        elif others:
-                            for other in others:
-                                self.by_actor[other][stem] += 1 / len(others)
-            self.turn_stems.append((speaker, stems, negated))
+            # One entry per sentence of a turn: a negation belongs to the sentence it is in.
+            for piece in _SENTENCE.findall(text):
+                stems = set()
+                negated = False
+                tokens = [m.group(0) for m in _TOKEN.finditer(piece)]
+                person, person_at = None, -100
+                for index, token in enumerate(tokens):
+                    lower = token.lower().replace("’", "'")
+                    if lower.split("'")[0] in _FIRST_PERSON:
+                        person, person_at = 1, index
+                    elif lower.split("'")[0] in _SECOND_PERSON:
+                        person, person_at = 2, index
+                    self.lower_words.add(lower)
+                    if lower in _NEGATIONS or lower.endswith("n't"):
+                        negated = True
+                    if re.match(r"^\d{1,2}:\d{2}", token):
+                        self.numbers |= _time_values(token)
+                        self.clock_times.add(_clock(token))
+                        continue
+                    value = _number_value(token)
+                    if value is not None:
+                        self.numbers.add(value)
+                        if value >= 1000 and value % 1000 == 0:
+                            self.numbers.add(value / 1000)  # "5,000" and "five thousand"
+                        if lower in ("thousand", "hundred", "million") and index:
+                            previous = _number_value(tokens[index - 1])
+                            if previous is not None:
+                                self.numbers.add(previous * value)
+                    if lower in _DATE_WORDS:
+                        self.dates.add(_DATE_ALIASES.get(lower, lower))
+                    if token.startswith("#"):
+                        continue
+                    stem = _stem(token)
+                    stems.add(stem)
+                    self.stems[stem] += 1
+                    if speaker in self.by_speaker:
+                        self.by_speaker[speaker][stem] += 1
+                        if index - person_at <= _PRONOUN_REACH and lower not in _STOPWORDS:
+                            others = [o for o in self.speakers if o != speaker]
+                            if person == 1:
+                                self.by_actor[speaker][stem] += 1
+                            elif others:
+                                for other in others:
+                                    self.by_actor[other][stem] += 1 / len(others)
+                if piece.rstrip().endswith("?"):
+                    self.questions.add(len(self.turn_stems))
+                self.turn_stems.append((speaker, stems, negated))
         self.text_lower = dialogue.lower()
         totals = {s: sum(c.values()) for s, c in self.by_speaker.items()}
         everyone = sum(totals.values()) or 1
@@ -282,10 +297,10 @@ class _Dialogue:
     def supports_number(self, token: str, following: str) -> tuple[bool, str]:
         """(supported, kind) of a numeric token; `following` is the next word (for "20 dollars")."""
         if re.match(r"^\d{1,2}:\d{2}", token):
-            hours_minutes = _time_values(token)
-            return (token.split()[0].lower()[:5] in self.text_lower
-                    or hours_minutes <= self.numbers | {0.0}
-                    or bool(hours_minutes & self.numbers and len(hours_minutes & self.numbers) >= 2)), "time"
+            # The same clock time ("15:30" is "3:30"), or a whole hour the dialogue names ("at five").
+            hour, minutes = _clock(token)
+            return ((hour, minutes) in self.clock_times
+                    or (minutes == 0 and bool({float(hour), float(hour + 12)} & self.numbers))), "time"
         kind = "amount" if token[0] in "$£€" or following.lower() in _CURRENCY_WORDS else "number"
         if re.search(r"\d(am|pm)$", token.lower()):
             kind = "time"
@@ -382,6 +397,8 @@ def check(dialogue: str, summary: str) -> Report:
             sentences.append(_check_sentence(index, speaker_names, summary, begin, finish))
     if not sentences:
         return Report(support=1.0)
+    if not index.turns:  # an empty dialogue supports nothing
+        return Report(support=0.0, sentences=[replace(s, support=0.0) for s in sentences])
     mean = sum(s.support for s in sentences) / len(sentences)
     worst = min(s.support for s in sentences)
     return Report(support=(mean + worst) / 2, sentences=sentences)
@@ -463,10 +480,16 @@ def _check_clause(index: _Dialogue, speaker_names: dict[str, str], clause, token
     if stems:
         clause_stems = set(stems)
         best_overlap, best_negated = 0, False
-        for _, turn_stems, negated in index.turn_stems:
+        sentences = index.turn_stems
+        for at, (_, turn_stems, negated) in enumerate(sentences):
             overlap = len(clause_stems & turn_stems)
+            # A question is answered in the next sentence: "Are you coming?" "I can't."
+            answered_no = (overlap >= 2 and at in index.questions and at + 1 < len(sentences)
+                           and sentences[at + 1][2])
             if overlap > best_overlap:
-                best_overlap, best_negated = overlap, negated
+                best_overlap, best_negated = overlap, negated or answered_no
+            elif overlap == best_overlap and negated:  # of equally close turns, any negated one will do
+                best_negated = True
         if best_overlap and negations and not best_negated:
             token, begin, finish = negations[0]
             unsupported.append(Span(token, begin, finish, "negation"))
