@@ -1,4 +1,4 @@
-"""`python -m summarizer summarize | evaluate | score | models | votes`.
+"""`python -m summarizer summarize | evaluate | score | faithfulness | models | votes`.
 
 Every command is a thin layer over the package: argument parsing in, one library call, output.
 User errors print one line (`error: ...`) and exit with status 2.
@@ -147,6 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_registry(p)
     p.set_defaults(run=cmd_models)
 
+    p = commands.add_parser("faithfulness", help="what each summary says that its dialogue does not",
+                            description="For each JSONL row with dialogue and summary (optional id): the "
+                                        "summary's support in [0, 1], its unsupported spans and its sentences.")
+    p.add_argument("--input", required=True, help="JSONL file: one object a line with dialogue, summary, optional id")
+    p.add_argument("--output", help="write JSONL here (default: standard output)")
+    p.set_defaults(run=cmd_faithfulness)
+
     _add_votes(commands)
     return parser
 
@@ -247,7 +254,10 @@ def cmd_evaluate(args) -> int:
     unscored = 1 if all(row["n"] == 0 for row in report.aggregate) else 0  # nothing could be scored
     if not distributed.is_main_process():  # every process has the report; one prints and writes it
         return unscored
-    print(format_table(report.aggregate, ["model", "shots", "n", *rouge.METRICS, "seconds", "errors"]))
+    print(format_table(report.aggregate, ["model", "shots", "n", *rouge.METRICS, "support",
+                                          "unsupported_particulars", "seconds", "errors"]))
+    print("support: mean faithfulness support in [0, 1]; unsupported_particulars: share of summaries "
+          "with a name or number the dialogue does not have (docs/faithfulness.md)")
     print("\nDoes it read the input? distinct summaries, summaries repeating a 3-gram 3+ times, "
           "ROUGE-1 against another dialogue's reference:")
     print(format_table(report.aggregate, ["model", "shots", "distinct", "repetitive", "rouge1",
@@ -311,6 +321,24 @@ def cmd_score(args) -> int:
     return 0
 
 
+def cmd_faithfulness(args) -> int:
+    from .faithfulness import check_rows, read_rows
+    lines = [json.dumps(row, ensure_ascii=False) for row in check_rows(read_rows(args.input))]
+    text = "".join(line + "\n" for line in lines)
+    if not args.output:
+        sys.stdout.write(text)
+        return 0
+    target = Path(args.output)
+    tmp = target.with_name(target.name + ".tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(target)  # all rows or none under the real name
+    except OSError as err:
+        raise UserError(f"cannot write {args.output}: {err.strerror}") from None
+    print(f"wrote {len(lines)} row(s) to {args.output}", file=sys.stderr)
+    return 0
+
+
 def cmd_models(args) -> int:
     registry = Registry.from_file(args.registry)
     statuses = registry.statuses(check=True)
@@ -339,7 +367,7 @@ def cmd_votes_stats(args) -> int:
         return 0
     shown = lambda value: "" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
     columns = ["model", "votes", "wins", "ties", "all_bad", "win_rate", "strength", "low", "high",
-               "mean_rouge1", "mean_rougeL"]
+               "mean_rouge1", "mean_rougeL", "mean_support"]
     rows = [{c: shown(row[c]) for c in columns} for row in board.to_dict()["standings"]]
     print(f"{board.votes} vote(s): {board.best} best-of, {board.ties} all equally good, {board.all_bad} all bad"
           f" (shots: {args.shots}{', blind only' if args.blind_only else ''})")
@@ -350,6 +378,10 @@ def cmd_votes_stats(args) -> int:
         if entry["votes"]:
             print(f"people's pick had the highest {label}: {entry['agree']}/{entry['votes']} "
                   f"({entry['rate']:.0%}; random pick {entry['chance']:.0%})")
+    entry = board.agreement["support"]
+    if entry["votes"]:
+        print(f"people's pick was the best-supported summary: {entry['agree']}/{entry['votes']} "
+              f"({entry['rate']:.0%}; random pick {entry['chance']:.0%})")
     return 0
 
 

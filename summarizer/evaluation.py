@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
-from . import diagnostics, distributed, rouge
+from . import diagnostics, distributed, faithfulness, rouge
 from .data import Example
 from .errors import UserError
 from .generation import DecodingSettings, summarize
@@ -52,13 +52,14 @@ class EvaluationReport:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         if path.suffix.lower() == ".csv":
-            columns = ["model", "shots", "id", "summary", *rouge.METRICS, "seconds", "input_tokens",
-                       "output_tokens", "error", "notices", "raw_summary"]
+            columns = ["model", "shots", "id", "summary", *rouge.METRICS, "support", "unsupported",
+                       "seconds", "input_tokens", "output_tokens", "error", "notices", "raw_summary"]
             with tmp.open("w", newline="", encoding="utf-8") as handle:
                 writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
                 writer.writeheader()
                 for row in self.rows:
-                    writer.writerow({**row, "notices": " | ".join(row.get("notices") or [])})
+                    writer.writerow({**row, "notices": " | ".join(row.get("notices") or []),
+                                     "unsupported": " | ".join(s["text"] for s in row.get("unsupported") or [])})
         else:
             tmp.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
         tmp.replace(path)  # a crash mid-write never leaves a half-written report under the real name
@@ -103,6 +104,7 @@ def rescore(report: EvaluationReport, examples: Sequence[Example], reference: st
     """The report's summaries scored (again) against `reference`, with or without stemming: one
     generation run gives both the project's default scoring and the DialogSum paper's."""
     references = {e.id: rouge.select_references(e.references, reference) for e in examples}
+    dialogues = {e.id: e.dialogue for e in examples}
     scored = EvaluationReport(settings={**report.settings, "reference": reference,
                                         "use_stemmer": use_stemmer})
     groups: dict[tuple[str, int], list[dict]] = {}
@@ -110,6 +112,8 @@ def rescore(report: EvaluationReport, examples: Sequence[Example], reference: st
         row = {k: v for k, v in old.items() if k not in rouge.METRICS}
         if row.get("summary") is not None:
             row.update(rouge.score(row["summary"], references[row["id"]], use_stemmer))
+            check = faithfulness.check(dialogues[row["id"]], row["summary"])
+            row.update(support=round(check.support, 4), unsupported=[s.to_dict() for s in check.unsupported])
         scored.rows.append(row)
         groups.setdefault((row["model"], row["shots"]), []).append(row)
     for (model, shots), rows in groups.items():
@@ -118,10 +122,20 @@ def rescore(report: EvaluationReport, examples: Sequence[Example], reference: st
         checks = diagnostics.diagnose([r["summary"] for r in ok], [references[r["id"]] for r in ok],
                                       use_stemmer) if ok else {}
         scored.aggregate.append({
-            "model": model, "shots": shots, **rouge.aggregate(ok), **checks,
+            "model": model, "shots": shots, **rouge.aggregate(ok), **checks, **_support(ok),
             "seconds": sum(r["seconds"] / max(1, r["batch_size"]) for r in ok),
             "errors": len(errors), "error": errors[0] if errors else None})
     return scored
+
+
+def _support(rows: Sequence[dict]) -> dict:
+    """Mean faithfulness support, and the share of summaries with a name or number (time, date,
+    amount) the dialogue does not have."""
+    if not rows:
+        return {"support": None, "unsupported_particulars": None}
+    particular = [any(s["kind"] in faithfulness.PARTICULARS for s in r["unsupported"]) for r in rows]
+    return {"support": sum(r["support"] for r in rows) / len(rows),
+            "unsupported_particulars": sum(particular) / len(rows)}
 
 
 def format_table(rows: Sequence[dict], columns: Sequence[str], percent: bool = False) -> str:
@@ -130,7 +144,8 @@ def format_table(rows: Sequence[dict], columns: Sequence[str], percent: bool = F
         value = row.get(column)
         if column in rouge.METRICS and isinstance(value, float):
             return f"{value * 100:+.2f}%" if percent else f"{value:.4f}"
-        if column in ("distinct", "repetitive", "rouge1_shuffled") and isinstance(value, float):
+        if column in ("distinct", "repetitive", "rouge1_shuffled", "support", "unsupported_particulars") \
+                and isinstance(value, float):
             return f"{value:.4f}"
         if isinstance(value, float):
             return f"{value:.1f}"

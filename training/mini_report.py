@@ -159,11 +159,17 @@ def guard_table(paper: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _share(value, spec: str) -> str:
+    """Faithfulness figures (docs/faithfulness.md), '–' in results written before they existed."""
+    return "–" if value is None else format(value, spec)
+
+
 def results_table(default: list[dict], paper: list[dict], facts: dict[str, dict]) -> str:
     paper_by_model = {r["model"]: r for r in paper}
     lines = ["| model | trainable | epochs | time × full (run, per step) | ROUGE-1 | ROUGE-2 | ROUGE-L | ROUGE-1 (paper) "
-             "| ROUGE-2 (paper) | ROUGE-L (paper) | distinct | repetitive | own − shuffled ROUGE-1 |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| ROUGE-2 (paper) | ROUGE-L (paper) | distinct | repetitive | own − shuffled ROUGE-1 "
+             "| support | unsupported name/number |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in default:
         p, f = paper_by_model[row["model"]], facts.get(row["model"], {})
         share = (f"{100 * f['trainable_parameters'] / f['all_parameters']:.2f}%"
@@ -175,5 +181,6 @@ def results_table(default: list[dict], paper: list[dict], facts: dict[str, dict]
             f"| {row['model']} | {share} | {epochs} | {ratio} | {row['rouge1']:.4f} | {row['rouge2']:.4f} | "
             f"{row['rougeL']:.4f} | {p['rouge1']:.4f} | {p['rouge2']:.4f} | {p['rougeL']:.4f} | "
             f"{row.get('distinct', 0):.1%} | {row.get('repetitive', 0):.1%} | "
-            f"{p['rouge1'] - p.get('rouge1_shuffled', 0):+.4f} |")
+            f"{p['rouge1'] - p.get('rouge1_shuffled', 0):+.4f} | {_share(row.get('support'), '.3f')} | "
+            f"{_share(row.get('unsupported_particulars'), '.1%')} |")
     return "\n".join(lines)

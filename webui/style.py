@@ -20,6 +20,9 @@ div.ds-error { padding: 8px; border-radius: 6px; }
 .ds-running { background: #e0f2fe; color: #0c4a6e; }
 .ds-summary { white-space: pre-wrap; line-height: 1.45; min-height: 3em; }
 .ds-summary mark { background: #fde68a; color: #111; padding: 0 1px; border-radius: 2px; }
+.ds-summary mark.unsupported, .ds-note mark.unsupported { background: none; color: inherit; padding: 0;
+  text-decoration: underline wavy #dc2626; text-decoration-thickness: 1.5px; text-underline-offset: 3px; }
+.ds-support { color: #9a3412; }
 .ds-streaming { color: var(--body-text-color-subdued); }
 .ds-stats, .ds-note, .ds-speakers { font-size: .82em; color: var(--body-text-color-subdued); margin-top: 6px; }
 .ds-notice { font-size: .85em; margin-top: 6px; padding: 4px 6px; border-radius: 6px;

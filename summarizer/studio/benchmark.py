@@ -1,4 +1,5 @@
-"""Dataset-level ROUGE from an `evaluate --output` file, beside the course's published figures."""
+"""Dataset-level ROUGE and faithfulness support from an `evaluate --output` file, beside the
+course's published figures."""
 
 from __future__ import annotations
 
@@ -77,7 +78,8 @@ def _rows(aggregate: list, scoring: str) -> list[dict]:
             continue
         rows.append({"source": "this project (evaluate)", "model": str(entry["model"]),
                      "description": f"{entry.get('shots', 0)}-shot{scoring}", "shots": entry.get("shots", 0),
-                     **{m: _number(entry.get(m)) if entry.get("n") else None for m in rouge.METRICS},
+                     **{m: _number(entry.get(m)) if entry.get("n") else None
+                        for m in (*rouge.METRICS, "support", "unsupported_particulars")},
                      "n": entry.get("n")})
     return rows
 

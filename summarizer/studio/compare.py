@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
-from .. import rouge
+from .. import faithfulness, rouge
 from ..data import Example
 from ..errors import UserError, one_line
 from ..generation import DecodingSettings, Result, summarize
@@ -41,6 +41,7 @@ class Card:
     result: Result | None = None
     scores: dict[str, float] | None = None
     shared: set[str] = field(default_factory=set)
+    faithfulness: faithfulness.Report | None = None  # what the dialogue does not support
     wall_seconds: float = 0.0  # including loading the model on first use
 
     @property
@@ -71,7 +72,9 @@ class Card:
                 "speakers": list(result.speakers) if result else [],
                 "speaker_format": result.speaker_format if result else "",
                 "speaker_mapping": dict(result.speaker_mapping) if result else {},
-                "speaker_note": result.speaker_note if result else ""}
+                "speaker_note": result.speaker_note if result else "",
+                "support": round(self.faithfulness.support, 4) if self.faithfulness else None,
+                "unsupported": [s.to_dict() for s in self.faithfulness.unsupported] if self.faithfulness else []}
 
 
 @dataclass
@@ -210,7 +213,7 @@ class CompareMixin:
                 elif kind == "done":
                     result, wall = payload
                     result.error = self.without_server_paths(result.error)
-                    _finish_card(cards[name], result, wall, references)
+                    _finish_card(cards[name], result, wall, references, dialogue)
                     dirty = True
                 if dirty and time.monotonic() - last >= min_interval:
                     yield view
@@ -229,12 +232,13 @@ class CompareMixin:
         return view
 
 
-def _finish_card(card: Card, result: Result, wall: float, references: list[str]) -> None:
+def _finish_card(card: Card, result: Result, wall: float, references: list[str], dialogue: str) -> None:
     card.result, card.wall_seconds = result, wall
     if result.error:
         card.state, card.text = "error", ""
         return
     card.state, card.text = "done", result.summary or ""
+    card.faithfulness = faithfulness.check(dialogue, card.text)  # needs no reference
     if references:
         card.scores = rouge.score(card.text, references)
         card.shared = rouge.shared_words(card.text, references)

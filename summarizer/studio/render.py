@@ -32,6 +32,23 @@ def highlight_shared(text: str, shared: set[str]) -> str:
     return "".join(parts)
 
 
+def highlight_summary(text: str, shared: set[str], unsupported: Sequence = ()) -> str:
+    """Escaped HTML of a summary: ROUGE's shared words in <mark>, and the spans the dialogue does
+    not support (faithfulness.Span, offsets into `text`) in <mark class="unsupported">, a distinct
+    style with a title saying why."""
+    parts, position = [], 0
+    for span in sorted(unsupported, key=lambda s: s.start):
+        if span.start < position or span.end > len(text):
+            continue  # overlapping or stale: never cut the text
+        parts.append(highlight_shared(text[position:span.start], shared))
+        parts.append(f'<mark class="unsupported" data-kind="{html.escape(span.kind)}" '
+                     f'title="not in the dialogue ({html.escape(span.kind)})">'
+                     f"{html.escape(text[span.start:span.end])}</mark>")
+        position = span.end
+    parts.append(highlight_shared(text[position:], shared))
+    return "".join(parts)
+
+
 _STATE_LABELS = {"waiting": "waiting", "running": "generating…", "done": "done", "error": "could not run"}
 
 
@@ -62,8 +79,9 @@ def render_cards(view: CompareView) -> str:
             reason = HIDDEN_ERROR if hidden else (card.error or "unknown error")
             body.append(f'<div class="ds-error" role="alert">⚠ {e(reason)}</div>')
         elif card.state == "done":
-            if card.scores is not None and not hidden:
-                summary_html = highlight_shared(card.text, card.shared)
+            if not hidden:
+                spans = card.faithfulness.unsupported if card.faithfulness else ()
+                summary_html = highlight_summary(card.text, card.shared if card.scores is not None else set(), spans)
             else:
                 summary_html = e(card.text)
             body.append(f'<div class="ds-summary">{summary_html or "<em>(empty summary)</em>"}</div>')
@@ -120,14 +138,23 @@ def _card_details(card: Card) -> list[str]:
     unit = "words" if card.kind == "extractive" else "tokens"
     stats.append(f"{result.input_tokens} {unit} in · {result.output_tokens} out")
     body.append(f'<div class="ds-stats">{e(" · ".join(stats))}</div>')
+    support = card.faithfulness.support if card.faithfulness else None
+    support_cell = ("" if support is None else
+                    f'<span class="ds-support" title="share of the summary the dialogue supports">'
+                    f"support <b>{support:.2f}</b></span>")
     if card.scores is not None:
         cells = "".join(f"<span>{e(METRIC_LABELS[m])} <b>{card.scores[m]:.3f}</b></span>"
                         for m in rouge.METRICS)
-        body.append(f'<div class="ds-rouge">{cells}</div>')
+        body.append(f'<div class="ds-rouge">{cells}{support_cell}</div>')
         if card.shared:
             body.append('<div class="ds-note">highlighted: words shared with the reference</div>')
     else:
+        if support_cell:
+            body.append(f'<div class="ds-rouge">{support_cell}</div>')
         body.append('<div class="ds-note">ROUGE: not computed (no reference)</div>')
+    if card.faithfulness and card.faithfulness.unsupported:
+        body.append('<div class="ds-note"><mark class="unsupported">underlined</mark>: not supported by '
+                    'the dialogue (a name, number, word or speaker it does not have)</div>')
     prompt = result.prompt
     if prompt is not None:
         for notice in prompt.notices:
@@ -158,47 +185,55 @@ def rouge_table(view: CompareView):
     before a blind comparison's vote)."""
     import pandas as pd
 
-    columns = ["model", *(METRIC_LABELS[m] for m in rouge.METRICS), "latency (s)"]
+    columns = ["model", *(METRIC_LABELS[m] for m in rouge.METRICS), "support", "latency (s)"]
     rows = []
     for card in view.cards if view.revealed else []:
         if card.scores is None:
             continue
         rows.append([card.model, *(round(card.scores[m], 4) for m in rouge.METRICS),
+                     _r(card.faithfulness.support if card.faithfulness else None, 3),
                      round(card.result.seconds, 3)])
     return pd.DataFrame(rows, columns=columns)
 
 
 def rouge_figure(rows: Sequence[dict], title: str, label_key: str = "model", hatch_key: str | None = None):
-    """Grouped bars: one group per row (model), one bar per ROUGE metric. None when no rows."""
+    """Horizontal grouped bars: one group per row (model, top to bottom in row order), one bar per
+    ROUGE metric and one for faithfulness support where a row has it. None when no rows.
+
+    Horizontal so that ten long labels ("mini-instruct (0-shot, paper's scoring, ours)") stay
+    readable: the figure grows in height with the rows instead of squeezing the labels together."""
     rows = [r for r in rows if any(r.get(m) is not None for m in rouge.METRICS)]
     if not rows:
         return None
     from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
 
-    width = max(6.0, 1.3 * len(rows) + 2.5)
-    figure = Figure(figsize=(min(width, 16.0), 3.8), dpi=100, layout="constrained")
+    metrics = [*rouge.METRICS, *(["support"] if any(r.get("support") is not None for r in rows) else [])]
+    labels = {**METRIC_LABELS, "support": "support (faithfulness)"}
+    colors = {"rouge1": "#4C72B0", "rouge2": "#55A868", "rougeL": "#C44E52", "rougeLsum": "#8172B2",
+              "support": "#DD8452"}
+    bar = 0.8 / len(metrics)
+    figure = Figure(figsize=(9.0, max(3.2, 0.14 * len(metrics) * len(rows) + 1.4)), dpi=100, layout="constrained")
     axes = figure.add_subplot()
-    colors = ["#4C72B0", "#55A868", "#C44E52", "#8172B2"]
-    bar = 0.8 / len(rouge.METRICS)
-    for j, metric in enumerate(rouge.METRICS):
-        xs = [i + (j - 1.5) * bar for i in range(len(rows))]
-        heights = [r.get(metric) or 0.0 for r in rows]
+    for j, metric in enumerate(metrics):
+        ys = [i + (j - (len(metrics) - 1) / 2) * bar for i in range(len(rows))]
+        widths = [r.get(metric) or 0.0 for r in rows]
         hatches = ["//" if hatch_key and r.get(hatch_key) else "" for r in rows]
-        bars = axes.bar(xs, heights, width=bar, color=colors[j], label=METRIC_LABELS[metric])
+        bars = axes.barh(ys, widths, height=bar, color=colors[metric], label=labels[metric])
         for rectangle, hatch in zip(bars, hatches):
             rectangle.set_hatch(hatch)
-            rectangle.set_edgecolor("white" if hatch else colors[j])
-    axes.set_xticks(range(len(rows)), [str(r[label_key]) for r in rows], fontsize=9)
-    axes.set_ylabel("F-measure")
-    top = max(r.get(m) or 0.0 for r in rows for m in rouge.METRICS)
-    axes.set_ylim(0, min(1.0, max(0.1, top * 1.25)))
+            rectangle.set_edgecolor("white" if hatch else colors[metric])
+    axes.set_yticks(range(len(rows)), [str(r[label_key]).replace("\n", " ") for r in rows], fontsize=9)
+    axes.invert_yaxis()  # the first row on top, as in the table
+    axes.set_xlabel("ROUGE F-measure; support in [0, 1]" if "support" in metrics else "F-measure")
+    top = max(r.get(m) or 0.0 for r in rows for m in metrics)
+    axes.set_xlim(0, min(1.0, max(0.1, top * 1.15)))
     axes.set_title(title, fontsize=11)
-    from matplotlib.patches import Patch
-    handles = [Patch(facecolor=colors[j], label=METRIC_LABELS[m]) for j, m in enumerate(rouge.METRICS)]
+    handles = [Patch(facecolor=colors[m], label=labels[m]) for m in metrics]
     if hatch_key and any(r.get(hatch_key) for r in rows):
         handles.append(Patch(facecolor="#999999", hatch="//", edgecolor="white", label="published"))
-    axes.legend(handles=handles, ncols=len(handles), fontsize=8, loc="upper left", frameon=False)
-    axes.grid(axis="y", alpha=0.3)
+    figure.legend(handles=handles, ncols=len(handles), fontsize=8, loc="outside lower center", frameon=False)
+    axes.grid(axis="x", alpha=0.3)
     axes.spines[["top", "right"]].set_visible(False)
     return figure
 
@@ -206,16 +241,19 @@ def rouge_figure(rows: Sequence[dict], title: str, label_key: str = "model", hat
 def compare_figure(view: CompareView):
     if not view.revealed:
         return None
-    rows = [{"model": c.model, **c.scores} for c in view.cards if c.scores is not None]
+    rows = [{"model": c.model, **c.scores, "support": c.faithfulness.support if c.faithfulness else None}
+            for c in view.cards if c.scores is not None]
     return rouge_figure(rows, "ROUGE vs the reference, by model")
 
 
 def benchmark_table(view: BenchmarkView):
     import pandas as pd
 
-    columns = ["source", "model", "setting", *(METRIC_LABELS[m] for m in rouge.METRICS), "n"]
+    columns = ["source", "model", "setting", *(METRIC_LABELS[m] for m in rouge.METRICS), "support",
+               "unsupported name/number", "n"]
     rows = [[r["source"], r["model"], r["description"],
-             *(None if r.get(m) is None else round(r[m], 4) for m in rouge.METRICS), r.get("n")]
+             *(None if r.get(m) is None else round(r[m], 4) for m in rouge.METRICS),
+             _r(r.get("support"), 3), _r(r.get("unsupported_particulars"), 3), r.get("n")]
             for r in view.rows]
     return pd.DataFrame(rows, columns=columns)
 
@@ -224,9 +262,9 @@ def benchmark_figure(view: BenchmarkView):
     rows = []
     for r in view.rows:
         published = r["source"] == PUBLISHED_LABEL
-        label = f"{r['model']}\n(course, published)" if published else f"{r['model']}\n({r['description']}, ours)"
+        label = f"{r['model']} (course, published)" if published else f"{r['model']} ({r['description']}, ours)"
         rows.append({**r, "label": label, "published": published})
-    return rouge_figure(rows, "Dataset-level ROUGE (hatched: course lab, published)", label_key="label",
+    return rouge_figure(rows, "Dataset-level ROUGE and support (hatched: course lab, published)", label_key="label",
                         hatch_key="published")
 
 
@@ -244,9 +282,10 @@ def leaderboard_table(board: Leaderboard):
     import pandas as pd
 
     columns = ["rank", "model", "votes", "wins", "ties", "all bad", "win rate", "strength", "95% low",
-               "95% high", "mean ROUGE-1", "mean ROUGE-L", "scored"]
+               "95% high", "mean ROUGE-1", "mean ROUGE-L", "scored", "mean support"]
     rows = [[i + 1 if s.strength is not None else None, s.model, s.votes, s.wins, s.ties, s.all_bad,
-             _r(s.win_rate), _r(s.strength), _r(s.low), _r(s.high), _r(s.mean_rouge1), _r(s.mean_rougeL), s.scored]
+             _r(s.win_rate), _r(s.strength), _r(s.low), _r(s.high), _r(s.mean_rouge1), _r(s.mean_rougeL), s.scored,
+             _r(s.mean_support, 3)]
             for i, s in enumerate(board.standings)]
     return pd.DataFrame(rows, columns=columns)
 
@@ -280,6 +319,11 @@ def leaderboard_note(board: Leaderboard) -> str:
                          f"over {agreement['rank_correlation']['models']} models (1: same order, −1: reversed).")
     else:
         lines.append("**ROUGE vs people**: no best-of vote on a comparison with a reference yet.")
+    support = agreement.get("support", {})
+    if support.get("votes"):
+        lines.append(f"**Support vs people**: on {support['votes']} best-of vote(s), the people's pick was also "
+                     f"the best-supported summary (faithfulness support) {support['agree']}/{support['votes']} "
+                     f"({support['rate']:.0%}; a random pick: {support['chance']:.0%}).")
     return "\n\n".join(lines)
 
 

@@ -42,7 +42,8 @@ class VotesMixin:
             view.vote_note = VOTE_NEEDS_TWO
             return
         cards = [ShownCard(label=c.label, model=c.model, kind=c.kind, ok=c.state == "done",
-                           summary=c.text if c.state == "done" else None, rouge=c.scores)
+                           summary=c.text if c.state == "done" else None, rouge=c.scores,
+                           support=c.faithfulness.support if c.faithfulness else None)
                  for c in view.cards]
         settings = {"shots": {"shots": shots.shots, "strategy": shots.strategy, "ids": list(shots.ids),
                               "seed": shots.seed},

@@ -16,7 +16,8 @@ from .store import ROUGE_COLUMNS, Ballot
 
 FORMATS = ("jsonl", "csv")
 CSV_COLUMNS = ["vote_id", "time", "comparison_id", "blind", "shot_mode", "has_reference", "dialogue_sha256",
-               "verdict", "card", "model", "kind", "ok", "picked", "summary", *ROUGE_COLUMNS, "dialogue"]
+               "verdict", "card", "model", "kind", "ok", "picked", "summary", *ROUGE_COLUMNS, "support",
+               "dialogue"]
 
 
 def record(ballot: Ballot) -> dict:
@@ -45,7 +46,8 @@ def write(ballots: Sequence[Ballot], handle: IO[str], fmt: str = "jsonl") -> int
                        "dialogue_sha256": shown.dialogue_sha256, "verdict": ballot.verdict, "card": card.label,
                        "model": card.model, "kind": card.kind, "ok": card.ok,
                        "picked": card.label == ballot.winner_label, "summary": card.summary,
-                       **{m: (card.rouge or {}).get(m) for m in ROUGE_COLUMNS}, "dialogue": ballot.dialogue}
+                       **{m: (card.rouge or {}).get(m) for m in ROUGE_COLUMNS}, "support": card.support,
+                       "dialogue": ballot.dialogue}
                 writer.writerow({k: "" if v is None else spreadsheet_safe(v) for k, v in row.items()})
     else:
         raise ValueError(f"unknown export format {fmt!r}")

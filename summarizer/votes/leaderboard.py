@@ -13,7 +13,10 @@ do not enter the fit.
 
 ROUGE vs people: on votes whose comparison had a reference, how often the people's pick also
 had the highest ROUGE-1 (ROUGE-L) among the summaries shown (a tie for the highest counts), next
-to the rate a random pick would reach.
+to the rate a random pick would reach. Support vs people: the same for the faithfulness support
+(summarizer.faithfulness) of the summaries, on every best-of vote (it needs no reference). Each
+card's support is stored when the comparison is; a card recorded before that has it recomputed
+from its summary when the voter shared the dialogue, else it is left out.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .. import faithfulness
 from ..errors import UserError
 from .store import Ballot
 
@@ -49,6 +53,7 @@ class Standing:
     mean_rouge1: float | None = None  # over its summaries in voted comparisons with a reference
     mean_rougeL: float | None = None
     scored: int = 0
+    mean_support: float | None = None  # over its summaries in voted comparisons (no reference needed)
 
 
 @dataclass
@@ -137,10 +142,38 @@ def rouge_agreement(ballots: Sequence[Ballot]) -> dict:
     return result
 
 
+def card_support(ballot: Ballot, card) -> float | None:
+    """The card's stored support, or (older records) recomputed where the dialogue was shared."""
+    if card.support is not None:
+        return card.support
+    if ballot.dialogue and card.summary is not None:
+        return faithfulness.check(ballot.dialogue, card.summary).support
+    return None
+
+
+def support_agreement(ballots: Sequence[Ballot]) -> dict:
+    """How often the people's pick was also the best-supported summary among those shown."""
+    agree, chance, votes = 0, 0.0, 0
+    for ballot in ballots:
+        if ballot.verdict != "best":
+            continue
+        values = {c.label: card_support(ballot, c) for c in ballot.candidates}
+        if not values or any(v is None for v in values.values()):
+            continue
+        top = max(values.values())
+        leaders = [label for label, value in values.items() if value >= top - _TOLERANCE]
+        votes += 1
+        agree += ballot.winner_label in leaders
+        chance += len(leaders) / len(values)
+    return {"votes": votes, "agree": agree, "rate": agree / votes if votes else None,
+            "chance": chance / votes if votes else None}
+
+
 def compute(ballots: Sequence[Ballot], shot_mode: str = "all", blind_only: bool = False) -> Leaderboard:
     chosen = select(ballots, shot_mode, blind_only)
     standings: dict[str, Standing] = {}
     rouge_sums: dict[str, list[tuple[float, float]]] = {}
+    supports: dict[str, list[float]] = {}
     for ballot in chosen:
         for card in ballot.candidates:
             row = standings.setdefault(card.model, Standing(card.model))
@@ -150,8 +183,13 @@ def compute(ballots: Sequence[Ballot], shot_mode: str = "all", blind_only: bool 
             row.all_bad += ballot.verdict == "bad"
             if ballot.comparison.has_reference and card.rouge is not None:
                 rouge_sums.setdefault(card.model, []).append((card.rouge["rouge1"], card.rouge["rougeL"]))
+            support = card_support(ballot, card)
+            if support is not None:
+                supports.setdefault(card.model, []).append(support)
     for row in standings.values():
         row.win_rate = row.wins / row.votes if row.votes else None
+        if supports.get(row.model):
+            row.mean_support = sum(supports[row.model]) / len(supports[row.model])
         scores = rouge_sums.get(row.model, [])
         if scores:
             row.scored = len(scores)
@@ -178,6 +216,7 @@ def compute(ballots: Sequence[Ballot], shot_mode: str = "all", blind_only: bool 
     order = sorted(standings.values(), key=lambda r: (r.strength is None, -(r.strength or 0.0),
                                                      -(r.win_rate or 0.0), r.model))
     agreement = rouge_agreement(chosen)
+    agreement["support"] = support_agreement(chosen)
     agreement["rank_correlation"] = _rank_correlation(order)
     return Leaderboard(shot_mode, blind_only, votes=len(chosen), best=len(best),
                        ties=sum(b.verdict == "tie" for b in chosen),

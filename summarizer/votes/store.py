@@ -65,6 +65,7 @@ CREATE TABLE IF NOT EXISTS cards (
     ok INTEGER NOT NULL,
     summary TEXT,
     rouge1 REAL, rouge2 REAL, rougeL REAL, rougeLsum REAL,
+    support REAL,
     PRIMARY KEY (comparison_id, label)
 );
 CREATE TABLE IF NOT EXISTS votes (
@@ -81,6 +82,9 @@ CREATE INDEX IF NOT EXISTS votes_by_client ON votes (client, created);
 CREATE INDEX IF NOT EXISTS comparisons_by_expiry ON comparisons (expires);
 """
 ROUGE_COLUMNS = METRICS  # one column per ROUGE metric
+# Columns added after the first release, with their types: a database made before them gets them
+# (NULL in the rows it already has) when the app or the CLI opens it.
+ADDED_CARD_COLUMNS = {"support": "REAL"}  # faithfulness support of the summary (docs/faithfulness.md)
 
 
 class VoteRefused(UserError):
@@ -125,10 +129,11 @@ class ShownCard:
     ok: bool  # it has a summary (its model ran)
     summary: str | None
     rouge: dict[str, float] | None  # None without a reference
+    support: float | None = None  # faithfulness support against the dialogue; None before it was stored
 
     def to_dict(self) -> dict:
         return {"card": self.label, "model": self.model, "kind": self.kind, "ok": self.ok,
-                "summary": self.summary, "rouge": self.rouge}
+                "summary": self.summary, "rouge": self.rouge, "support": self.support}
 
 
 @dataclass(frozen=True)
@@ -195,6 +200,7 @@ class VoteStore:
                     for statement in SCHEMA.split(";"):
                         if statement.strip():
                             db.execute(statement)
+                    _add_missing_columns(db)
                     db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', '1')")
                     db.execute("INSERT OR IGNORE INTO meta VALUES ('client_key', ?)", (secrets.token_hex(32),))
                 self._client_key = db.execute("SELECT value FROM meta WHERE key = 'client_key'").fetchone()[0]
@@ -234,9 +240,11 @@ class VoteStore:
             db.execute("INSERT INTO comparisons VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                        (comparison_id, now, now + self.ttl, int(blind), shot_mode,
                         json.dumps(settings, sort_keys=True), dialogue_sha256, int(has_reference)))
-            db.executemany("INSERT INTO cards VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            db.executemany("INSERT INTO cards (comparison_id, label, position, model, kind, ok, summary, "
+                           f"{', '.join(ROUGE_COLUMNS)}, support) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            [(comparison_id, c.label, i, c.model, c.kind, int(c.ok), c.summary,
-                             *((c.rouge or {}).get(m) for m in ROUGE_COLUMNS)) for i, c in enumerate(cards)])
+                             *((c.rouge or {}).get(m) for m in ROUGE_COLUMNS), c.support)
+                            for i, c in enumerate(cards)])
         return comparison_id
 
     def cast_vote(self, comparison_id: str, choice: str, client: str | None = None,
@@ -371,9 +379,18 @@ def _quote(text: str) -> str:
     return repr(text if len(text) <= 40 else text[:39] + "…")
 
 
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """The migration: ALTER TABLE ADD COLUMN for each card column an older database lacks."""
+    present = {row[1] for row in db.execute("PRAGMA table_info(cards)")}
+    for name, kind in ADDED_CARD_COLUMNS.items():
+        if name not in present:
+            db.execute(f"ALTER TABLE cards ADD COLUMN {name} {kind}")
+
+
 def _card(row) -> ShownCard:
     rouge = dict(zip(ROUGE_COLUMNS, row[7:11])) if row[7] is not None else None
-    return ShownCard(label=row[1], model=row[3], kind=row[4], ok=bool(row[5]), summary=row[6], rouge=rouge)
+    return ShownCard(label=row[1], model=row[3], kind=row[4], ok=bool(row[5]), summary=row[6], rouge=rouge,
+                     support=row[11])
 
 
 def _shown(row, cards: list[ShownCard]) -> Shown:

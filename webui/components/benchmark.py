@@ -1,4 +1,4 @@
-"""The Benchmark tab: dataset-level ROUGE from the server's results file and the course's figures."""
+"""The Benchmark tab: dataset-level ROUGE and support from the server's results file and the course's figures."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ def create_benchmark_tab(studio: core.Studio) -> dict:
         return view.note, core.benchmark_table(view), core.benchmark_figure(view)
 
     note = gr.Markdown(label="Source")
-    table = gr.Dataframe(label="Dataset-level ROUGE (F-measure)", interactive=False, elem_id="bench-table")
+    table = gr.Dataframe(label="Dataset-level ROUGE (F-measure) and faithfulness support (docs/faithfulness.md)",
+                         interactive=False, elem_id="bench-table")
     chart = gr.Plot(label="ROUGE by model", elem_id="bench-chart", show_label=False)
     reload_button = gr.Button("↻ Reload results", size="sm")
 

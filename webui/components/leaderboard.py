@@ -1,5 +1,5 @@
 """The Leaderboard tab: the models ranked by people's votes (Bradley-Terry / Luce strength with a
-95% interval), beside ROUGE, and how often the two agree. Same numbers as
+95% interval), beside ROUGE and faithfulness support, and how often each agrees with people. Same numbers as
 `python -m summarizer votes stats`."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from ..common import LIGHT, shown_to_user
 def create_leaderboard_tab(studio: core.Studio) -> dict:
     def leaderboard(shot_mode: str = "all", blind_only: bool = False):
         """Per model: votes, wins, win rate, strength with its 95% interval, mean ROUGE; and how
-        often the people's pick had the highest ROUGE. Filters: shot mode, blind votes only."""
+        often the people's pick had the highest ROUGE or support. Filters: shot mode, blind votes only."""
         with shown_to_user():
             board = studio.leaderboard(shot_mode, bool(blind_only))
         return (core.leaderboard_note(board), core.leaderboard_table(board), core.leaderboard_figure(board),
@@ -26,7 +26,7 @@ def create_leaderboard_tab(studio: core.Studio) -> dict:
         blind_only = gr.Checkbox(False, label="Blind votes only", elem_id="board-blind")
         refresh = gr.Button("↻ Refresh", size="sm", scale=0)
     note = gr.Markdown(elem_id="board-note")
-    table = gr.Dataframe(label="People's leaderboard, with ROUGE beside it", interactive=False,
+    table = gr.Dataframe(label="People's leaderboard, with ROUGE and faithfulness support beside it", interactive=False,
                          elem_id="board-table")
     chart = gr.Plot(label="Strength", elem_id="board-chart", show_label=False)
     with gr.Accordion("Raw numbers (JSON)", open=False):
