@@ -105,3 +105,20 @@ def test_the_layer_check_sees_lazy_imports(tmp_path):
                      {"summarizer.studio.mod", "summarizer.training", "training", "training.run",
                       "webui", "webui.common"})
     assert found == {"summarizer.training", "webui.common"}
+
+
+def test_every_training_method_has_the_documented_shape():
+    """training/methods/__init__.py's contract: the same names, and one `save` signature, in each."""
+    import inspect
+
+    from training.methods import METHODS
+
+    shapes = {}
+    for name, module in METHODS.items():
+        assert module.NAME == name and isinstance(module.KIND, str)
+        assert inspect.isclass(module.Config)
+        for function in ("wrap", "save", "registry_entry"):
+            assert callable(getattr(module, function, None)), f"{name} has no {function}"
+        shapes[name] = list(inspect.signature(module.save).parameters)
+    assert all(shape == ["model", "folder", "dtype", "max_shard_size", "state_dict"]
+               for shape in shapes.values()), shapes

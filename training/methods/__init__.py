@@ -3,7 +3,10 @@
 - `NAME`: the subcommand; `KIND`: the registry kind of its output;
 - `Config`: a dataclass of its hyperparameters, defaults from the course experiment;
 - `wrap(model, config, base)`: the model to train (the trainable part set up);
-- `save(model, folder)`: weights in the folder layout the registry loads.
+- `save(model, folder, dtype="float32", max_shard_size=None, state_dict=None)`: weights in the
+  folder layout the registry loads (`state_dict`: the weights gathered from the processes when
+  FSDP or DeepSpeed shard them; adapters stay float32 and unsharded whatever `dtype` says);
+- `registry_entry(config, base)`: the extra fields of its models.toml entry (`base` for adapters).
 """
 
 from __future__ import annotations
