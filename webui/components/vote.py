@@ -1,5 +1,6 @@
 """The vote under a finished comparison: pick the best summary (or "all equally good" / "all
-bad"), then the names are revealed. Also the `/vote` API endpoint, which takes the same vote.
+bad"), then the names are revealed. Also the `/vote` API endpoint, which takes the same vote. Neither goes through the queue that
+comparisons wait in (see VOTES).
 
 The comparison the page votes on is the `CompareView` kept in session state on the server; the
 API names it by its comparison id. Either way the vote is checked against what the server
@@ -15,7 +16,11 @@ from summarizer.studio import CompareView
 
 from ..common import shown_to_user
 
-VOTES = dict(concurrency_limit=4, concurrency_id="votes")  # never wait behind a model run
+# Votes skip Gradio's queue altogether: the queue's size limit counts every waiting event, so a
+# queued vote was refused ("Queue is full!") exactly when comparisons were waiting. A vote is a
+# few milliseconds of SQLite (writers serialize on the database's own lock), so it runs at once,
+# over plain HTTP: the page's button and POST /gradio_api/api/vote/ alike.
+VOTES = dict(queue=False)
 
 
 def client_address(request: gr.Request | None) -> str | None:
