@@ -7,6 +7,8 @@ import csv
 import json
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,8 @@ from conftest import synthetic_pairs, write_registry, write_release_folder
 from summarizer import studio as core
 from summarizer.errors import UserError
 from summarizer.registry import Registry
+
+ROOT = Path(__file__).resolve().parent.parent
 
 THREE = ["original", "peft-lora", "longest-3"]
 DIALOGUE = ("#Person1#: Hello, I am Anna. I would like 3 books, please.\n"
@@ -492,3 +496,17 @@ def test_client_upload_over_the_limit_is_refused(client, tmp_path):
     big.write_text(json.dumps({"dialogue": "x" * (3 * 1024 * 1024)}) + "\n", encoding="utf-8")
     with pytest.raises(ValueError, match="exceeds the maximum file size of 2097152 bytes"):
         client.predict(file=handle_file(str(big)), models=["longest-3"], api_name="/batch")
+
+
+def test_app_start_leaves_no_temporary_folder(tmp_path):
+    """Each Studio's own output folder (dialogsum-studio-*) is removed when the process exits."""
+    script = ("import tempfile\nfrom summarizer import studio as core\n"
+              "s = core.Studio(); assert s.output_dir.is_dir()\n"
+              "assert s.output_dir.parent == __import__('pathlib').Path(tempfile.gettempdir())\n"
+              "(s.output_dir / 'batch.csv').write_text('x')\nprint(s.output_dir)\n")
+    env = {**os.environ, "TMPDIR": str(tmp_path), "HF_HUB_OFFLINE": "1", "STUDIO_VOTES_DB": str(tmp_path / "v.sqlite3")}
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    made = Path(done.stdout.strip().splitlines()[-1])
+    assert made.name.startswith("dialogsum-studio-") and made.parent == tmp_path
+    assert not list(tmp_path.glob("dialogsum-studio-*")), "the folder outlived the process"
