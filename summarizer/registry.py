@@ -182,7 +182,9 @@ class Backbone:
     """
 
     def __init__(self, location: str, revision: str | None):
-        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+        from transformers import AutoTokenizer
+
+        from .checkpoints import load_seq2seq
 
         _check_safetensors(location, "model.safetensors")
         self.location, self.revision = location, revision
@@ -190,9 +192,8 @@ class Backbone:
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(location, revision=revision)
             # float32 whatever the weights are stored in (the mini models are stored in float16)
-            self.model = AutoModelForSeq2SeqLM.from_pretrained(
-                location, revision=revision, use_safetensors=True, dtype="float32",
-                trust_remote_code=False)
+            self.model = load_seq2seq(location, revision=revision, use_safetensors=True, dtype="float32",
+                                      trust_remote_code=False)
         except Exception as err:
             raise ModelLoadError(f"cannot load {location}: {_short_reason(err)}") from None
         self.device = _device()
