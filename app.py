@@ -10,7 +10,7 @@ The page is declared in `webui/` (one module per tab) and the work is done by `s
                           (default assets/mini/results.json)
     $STUDIO_WARMUP        models to load in the background at start-up (comma-separated;
                           default: the pre-selected models; "none" to skip)
-    $STUDIO_QUEUE_SIZE    requests that may wait in the queue (default 16)
+    $STUDIO_QUEUE_SIZE    requests that may wait in the queue (default 16; 64 on ZeroGPU)
     $STUDIO_VOTES_DB      the votes database (default data/votes.sqlite3; on a Space with
                           persistent storage /data/votes.sqlite3)
     $STUDIO_VOTES_PER_HOUR  votes one client address may cast in an hour (default 30)
@@ -26,11 +26,13 @@ import sys
 import gradio as gr
 
 from summarizer.errors import UserError
+from summarizer.hosting import queue_plan
 from summarizer.studio import MAX_UPLOAD_BYTES, Studio
 from webui import create_interface
 from webui.style import CSS
 
-QUEUE_SIZE = int(os.environ.get("STUDIO_QUEUE_SIZE", "16"))
+HOSTING = queue_plan()  # CPU: 1 running, 16 waiting; ZeroGPU: 2 running, 64 waiting
+QUEUE_SIZE = HOSTING.max_size
 
 
 def _warm_models(studio: Studio) -> list[str]:
@@ -48,7 +50,7 @@ def build_app(studio: Studio | None = None, background: bool = True, queue_size:
     if background:
         studio.start_background(warm=_warm_models(studio))
         studio.start_vote_sync()
-    return create_interface(studio, queue_size)
+    return create_interface(studio, queue_size, concurrency=HOSTING.concurrency)
 
 
 def launch(demo: gr.Blocks, **kwargs):

@@ -163,9 +163,9 @@ def _check_safetensors(location: str, weights: str) -> None:
 
 
 def _device() -> str:
-    """$SUMMARIZER_DEVICE, else a GPU when there is one (training's evaluation), else the CPU."""
-    import torch
-    return os.environ.get("SUMMARIZER_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+    """$SUMMARIZER_DEVICE, else `cuda` on ZeroGPU or with a GPU, else the CPU (summarizer.hosting)."""
+    from .hosting import model_device
+    return model_device()
 
 
 def _short_reason(err: BaseException) -> str:

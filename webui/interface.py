@@ -23,10 +23,11 @@ for the best summary (blind by default) and see the people's leaderboard beside 
 """
 
 
-def create_interface(studio: Studio, queue_size: int = 16) -> gr.Blocks:
+def create_interface(studio: Studio, queue_size: int = 16, concurrency: int = CONCURRENCY) -> gr.Blocks:
     """The Blocks of the app around `studio`.
 
-    One model request runs at a time; `queue_size` more may wait, and past that Gradio answers
+    `concurrency` model requests run at once (one on a CPU; see summarizer.hosting.queue_plan);
+    `queue_size` more may wait, and past that Gradio answers
     "This application is currently busy. Please try again." (the Python client: "Queue is full!
     Please try again.").
     """
@@ -65,5 +66,5 @@ def create_interface(studio: Studio, queue_size: int = 16) -> gr.Blocks:
         leaderboard_tab.select(*leaderboard["load"], api_visibility="private", **LIGHT)
         compare["voted"].success(*leaderboard["load"], api_visibility="private", **LIGHT)
 
-    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=queue_size)
+    demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)
     return demo
