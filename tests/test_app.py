@@ -17,6 +17,7 @@ from conftest import synthetic_pairs, write_registry, write_release_folder
 from summarizer import studio as core
 from summarizer.errors import UserError
 from summarizer.registry import Registry
+from summarizer.votes import VoteStore
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -510,3 +511,22 @@ def test_app_start_leaves_no_temporary_folder(tmp_path):
     made = Path(done.stdout.strip().splitlines()[-1])
     assert made.name.startswith("dialogsum-studio-") and made.parent == tmp_path
     assert not list(tmp_path.glob("dialogsum-studio-*")), "the folder outlived the process"
+
+
+def test_page_says_votes_last_until_restart_on_a_space_without_storage(tmp_path, monkeypatch, tiny_models):
+    from webui import create_interface
+
+    def intro(env: dict) -> str:
+        for key in ("SPACE_ID", "STUDIO_VOTES_DB"):
+            monkeypatch.delenv(key, raising=False)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        studio = core.Studio(Registry.from_file(write_registry(tmp_path / "models.toml", tiny_models)),
+                             data_source=str(write_release_folder(tmp_path / "dialogsum")),
+                             votes=VoteStore(tmp_path / "votes.sqlite3"))
+        config = create_interface(studio).get_config_file()
+        return next(c["props"]["value"] for c in config["components"] if c["props"].get("elem_id") == "vote-intro")
+
+    assert "until this Space restarts" in intro({"SPACE_ID": "someone/studio"})
+    assert "restarts" not in intro({})
+    assert "restarts" not in intro({"SPACE_ID": "someone/studio", "STUDIO_VOTES_DB": str(tmp_path / "votes.sqlite3")})

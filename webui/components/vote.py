@@ -14,7 +14,12 @@ import gradio as gr
 from summarizer import studio as core
 from summarizer.studio import CompareView
 
+from summarizer.votes.store import lasts_until_restart
+
 from ..common import shown_to_user
+
+UNTIL_RESTART = ("Votes are kept until this Space restarts (it has no persistent storage: "
+                 "see docs/hosting.md, STUDIO_VOTES_DB).")
 
 # Votes skip Gradio's queue altogether: the queue's size limit counts every waiting event, so a
 # queued vote was refused ("Queue is full!") exactly when comparisons were waiting. A vote is a
@@ -72,7 +77,9 @@ def create_vote_panel(studio: core.Studio, view_state: gr.State, dialogue: gr.Te
         return ballot.to_dict()
 
     with gr.Column(visible=False, elem_id="vote-panel") as panel:
-        gr.Markdown("**Which summary is best?** One vote per comparison.")
+        gr.Markdown("**Which summary is best?** One vote per comparison."
+                    + (f" {UNTIL_RESTART}" if lasts_until_restart(studio.votes.path) else ""),
+                    elem_id="vote-intro")
         choice = gr.Radio([], label="Your vote", elem_id="vote-choice")
         with gr.Row():
             share = gr.Checkbox(False, label="Share this dialogue with my vote", elem_id="vote-share",
