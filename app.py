@@ -15,6 +15,8 @@ The page is declared in `webui/` (one module per tab) and the work is done by `s
                           persistent storage /data/votes.sqlite3)
     $STUDIO_VOTES_PER_HOUR  votes one client address may cast in an hour (default 30)
     $STUDIO_VOTES_REPO    hub dataset that gets a copy of the votes every 5 minutes (optional)
+    $STUDIO_MCP=1 or --mcp  also serve the API as an MCP server (/gradio_api/mcp/): tools
+                          summarize, compare, vote, ... (needs `pip install "gradio[mcp]==6.31.0"`)
 """
 
 from __future__ import annotations
@@ -62,13 +64,35 @@ def launch(demo: gr.Blocks, **kwargs):
     return demo.launch(**kwargs)
 
 
+MCP_ENV = "STUDIO_MCP"
+MCP_MISSING = ('the MCP server needs the mcp package: pip install "gradio[mcp]==6.31.0" '
+               f"(or unset {MCP_ENV} / drop --mcp)")
+
+
+def mcp_requested(argv=None, environ=os.environ) -> bool:
+    """--mcp on the command line or $STUDIO_MCP=1: off by default (the extra package is optional)."""
+    argv = sys.argv[1:] if argv is None else argv
+    return "--mcp" in argv or environ.get(MCP_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def check_mcp() -> None:
+    """Raise UserError (one line) when the MCP server cannot start: `mcp` is not installed."""
+    try:
+        import mcp  # noqa: F401
+    except ImportError:
+        raise UserError(MCP_MISSING) from None
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        mcp = mcp_requested()
+        if mcp:
+            check_mcp()
         demo = build_app()
     except UserError as err:  # e.g. a broken registry file: one line, no traceback
         sys.exit(f"error: {err}")
-    launch(demo)
+    launch(demo, mcp_server=mcp)
 
 
 if __name__ == "__main__":

@@ -431,3 +431,44 @@ def test_server_killed_during_a_burst_of_votes_keeps_every_answered_vote(lab):
     finally:
         server.kill()
         server.wait(timeout=30)
+
+
+# ---------------------------------------------------------------------------------------------
+# Agents and links: /summarize, MCP behind a setting, a link that reopens a comparison
+
+
+def test_summarize_endpoint_gives_one_models_text(client):
+    assert client.predict(dialogue=DIALOGUE, model="longest-3", api_name="/summarize") == \
+        compare(client, models=["longest-3"])[3]["models"][0]["summary"]
+    from gradio_client.exceptions import AppError
+    with pytest.raises(AppError) as caught:
+        client.predict(dialogue=DIALOGUE, model="no-such-model", api_name="/summarize")
+    assert_one_line_message(caught.value, "no-such-model")
+
+
+def test_mcp_is_behind_a_setting_and_refused_in_one_line_without_its_package(monkeypatch):
+    import app
+
+    assert not app.mcp_requested([], {}) and app.mcp_requested(["--mcp"], {})
+    assert app.mcp_requested([], {"STUDIO_MCP": "1"}) and not app.mcp_requested([], {"STUDIO_MCP": "0"})
+    monkeypatch.setitem(sys.modules, "mcp", None)  # as where the optional extra is not installed
+    from summarizer.errors import UserError
+    with pytest.raises(UserError, match=r"pip install \"gradio\[mcp\]"):
+        app.check_mcp()
+
+
+def test_deep_link_reopens_the_comparison_as_it_was_shown(client, served):
+    import json
+    import urllib.request
+
+    cards, *_ = compare(client, blind=True)
+    session = client.session_hash
+    with urllib.request.urlopen(f"{served['url']}gradio_api/deep_link?session_hash={session}", timeout=30) as answer:
+        link = answer.read().decode().strip('"')
+    assert link
+    with urllib.request.urlopen(f"{served['url']}?deep_link={link}", timeout=30) as answer:
+        page = answer.read().decode()
+    config = json.loads(page.split("window.gradio_config = ", 1)[1].split(";</script>", 1)[0])
+    assert config["deep_link_state"] == "valid"
+    shown = next(c for c in config["components"] if c["props"].get("elem_id") == "cards")
+    assert shown["props"]["value"] == cards and "Summary A" in cards  # blind, as it was shown

@@ -12,6 +12,7 @@ from .components.batch import create_batch_tab
 from .components.benchmark import create_benchmark_tab
 from .components.compare import FILL_SAMPLE_JS, create_compare_tab
 from .components.leaderboard import create_leaderboard_tab
+from .components.tools import add_summarize_endpoint
 
 CONCURRENCY = 1  # two CPU cores: one generation at a time is fastest for everyone
 
@@ -45,6 +46,7 @@ def create_interface(studio: Studio, queue_size: int = 16, concurrency: int = CO
                 leaderboard = create_leaderboard_tab(studio)
             with gr.Tab("API & limits", id="api"):
                 create_api_tab(studio, queue_size)
+        add_summarize_endpoint(studio)  # /summarize: one model, text out (an MCP tool with STUDIO_MCP=1)
 
         def page_load():
             studio.wait_for_statuses(15)
