@@ -10,11 +10,13 @@ The page is declared in `webui/` (one module per tab) and the work is done by `s
                           (default assets/mini/results.json)
     $STUDIO_WARMUP        models to load in the background at start-up (comma-separated;
                           default: the pre-selected models; "none" to skip)
-    $STUDIO_QUEUE_SIZE    requests that may wait in the queue (default 16)
+    $STUDIO_QUEUE_SIZE    requests that may wait in the queue (default 16; 64 on ZeroGPU)
     $STUDIO_VOTES_DB      the votes database (default data/votes.sqlite3; on a Space with
                           persistent storage /data/votes.sqlite3)
     $STUDIO_VOTES_PER_HOUR  votes one client address may cast in an hour (default 30)
     $STUDIO_VOTES_REPO    hub dataset that gets a copy of the votes every 5 minutes (optional)
+    $STUDIO_MCP=1 or --mcp  also serve the API as an MCP server (/gradio_api/mcp/): tools
+                          summarize, compare, vote, ... (needs `pip install "gradio[mcp]==6.31.0"`)
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ import sys
 import gradio as gr
 
 from summarizer.errors import UserError
+from summarizer.hosting import queue_plan
 from summarizer.studio import MAX_UPLOAD_BYTES, Studio
 from webui import create_interface
 from webui.style import CSS
 
-QUEUE_SIZE = int(os.environ.get("STUDIO_QUEUE_SIZE", "16"))
+HOSTING = queue_plan()  # CPU: 1 running, 16 waiting; ZeroGPU: 2 running, 64 waiting
+QUEUE_SIZE = HOSTING.max_size
 
 
 def _warm_models(studio: Studio) -> list[str]:
@@ -48,7 +52,7 @@ def build_app(studio: Studio | None = None, background: bool = True, queue_size:
     if background:
         studio.start_background(warm=_warm_models(studio))
         studio.start_vote_sync()
-    return create_interface(studio, queue_size)
+    return create_interface(studio, queue_size, concurrency=HOSTING.concurrency)
 
 
 def launch(demo: gr.Blocks, **kwargs):
@@ -60,13 +64,35 @@ def launch(demo: gr.Blocks, **kwargs):
     return demo.launch(**kwargs)
 
 
+MCP_ENV = "STUDIO_MCP"
+MCP_MISSING = ('the MCP server needs the mcp package: pip install "gradio[mcp]==6.31.0" '
+               f"(or unset {MCP_ENV} / drop --mcp)")
+
+
+def mcp_requested(argv=None, environ=os.environ) -> bool:
+    """--mcp on the command line or $STUDIO_MCP=1: off by default (the extra package is optional)."""
+    argv = sys.argv[1:] if argv is None else argv
+    return "--mcp" in argv or environ.get(MCP_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def check_mcp() -> None:
+    """Raise UserError (one line) when the MCP server cannot start: `mcp` is not installed."""
+    try:
+        import mcp  # noqa: F401
+    except ImportError:
+        raise UserError(MCP_MISSING) from None
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        mcp = mcp_requested()
+        if mcp:
+            check_mcp()
         demo = build_app()
     except UserError as err:  # e.g. a broken registry file: one line, no traceback
         sys.exit(f"error: {err}")
-    launch(demo)
+    launch(demo, mcp_server=mcp)
 
 
 if __name__ == "__main__":

@@ -18,26 +18,18 @@ from . import distributed, speakers as speaker_styles
 from .baseline import longest_utterances
 from .data import Example
 from .errors import ModelLoadError, UserError, one_line
+from .hosting import gpu_task as on_gpu, on_zero_gpu  # before any model touches CUDA, as ZeroGPU requires
 from .prompts import (DEFAULT_MAX_PROMPT_TOKENS, Prompt, ShotSettings, TokenizerCounter, WordCounter,
                       build_prompt, choose_shots, clean_text)
 from .registry import LoadedModel, Registry
 
 BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed batch
 
-try:
-    # On a ZeroGPU Space (where `spaces` is installed) a GPU is attached for each call of a function
-    # wrapped in spaces.GPU; anywhere else spaces.GPU returns the function unchanged. Imported here,
-    # before any model touches CUDA, as ZeroGPU requires.
-    from spaces import GPU as on_gpu
-except ImportError:
-    def on_gpu(task):
-        return task
-
 # ZeroGPU runs the wrapped function in a forked worker and pickles its arguments to it, so the
 # function takes plain data and finds its model in this table, which the worker inherits (the
 # models a request uses are loaded before its first GPU call). Weak: an unloaded model goes.
 _BACKBONES: "weakref.WeakValueDictionary[int, object]" = weakref.WeakValueDictionary()
-ZERO_GPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")  # as spaces reads it
+ZERO_GPU = on_zero_gpu()
 
 
 @dataclass(frozen=True)
@@ -358,7 +350,9 @@ def _generate(batch: list[_Item], decoding: DecodingSettings, on_partial: Partia
     return texts, out_tokens, in_tokens
 
 
-@on_gpu  # one batch per GPU call: each call stays short, as ZeroGPU's time limit per call wants
+# One batch per GPU call, its duration computed from the batch (hosting.decode_seconds): each
+# call stays short, as ZeroGPU's queue and per-visitor quota want.
+@on_gpu
 def _decode(backbone_id: int, prompts: list[str], adapters: list[str], soft_prompt,
             decoding: DecodingSettings, stream):
     """(generated token ids on the CPU, prompt lengths) of one batch on one backbone."""

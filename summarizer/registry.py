@@ -176,9 +176,9 @@ def _check_safetensors(location: str, weights: str) -> None:
 
 
 def _device() -> str:
-    """$SUMMARIZER_DEVICE, else a GPU when there is one (training's evaluation), else the CPU."""
-    import torch
-    return os.environ.get("SUMMARIZER_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+    """$SUMMARIZER_DEVICE, else `cuda` on ZeroGPU or with a GPU, else the CPU (summarizer.hosting)."""
+    from .hosting import model_device
+    return model_device()
 
 
 class Backbone:
@@ -189,7 +189,9 @@ class Backbone:
     """
 
     def __init__(self, location: str, revision: str | None):
-        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+        from transformers import AutoTokenizer
+
+        from .checkpoints import load_seq2seq
 
         _check_safetensors(location, "model.safetensors")
         self.location, self.revision = location, revision
@@ -197,9 +199,8 @@ class Backbone:
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(location, revision=revision)
             # float32 whatever the weights are stored in (the mini models are stored in float16)
-            self.model = AutoModelForSeq2SeqLM.from_pretrained(
-                location, revision=revision, use_safetensors=True, dtype="float32",
-                trust_remote_code=False)
+            self.model = load_seq2seq(location, revision=revision, use_safetensors=True, dtype="float32",
+                                      trust_remote_code=False)
         except Exception as err:
             raise ModelLoadError(f"cannot load {location}: {one_line(err)}") from None
         self.device = _device()

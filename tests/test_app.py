@@ -7,6 +7,8 @@ import csv
 import json
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,9 @@ from helpers import synthetic_pairs, write_registry, write_release_folder
 from summarizer import studio as core
 from summarizer.errors import UserError
 from summarizer.registry import Registry
+from summarizer.votes import VoteStore
+
+ROOT = Path(__file__).resolve().parent.parent
 
 THREE = ["original", "peft-lora", "longest-3"]
 DIALOGUE = ("#Person1#: Hello, I am Anna. I would like 3 books, please.\n"
@@ -492,3 +497,36 @@ def test_client_upload_over_the_limit_is_refused(client, tmp_path):
     big.write_text(json.dumps({"dialogue": "x" * (3 * 1024 * 1024)}) + "\n", encoding="utf-8")
     with pytest.raises(ValueError, match="exceeds the maximum file size of 2097152 bytes"):
         client.predict(file=handle_file(str(big)), models=["longest-3"], api_name="/batch")
+
+
+def test_app_start_leaves_no_temporary_folder(tmp_path):
+    """Each Studio's own output folder (dialogsum-studio-*) is removed when the process exits."""
+    script = ("import tempfile\nfrom summarizer import studio as core\n"
+              "s = core.Studio(); assert s.output_dir.is_dir()\n"
+              "assert s.output_dir.parent == __import__('pathlib').Path(tempfile.gettempdir())\n"
+              "(s.output_dir / 'batch.csv').write_text('x')\nprint(s.output_dir)\n")
+    env = {**os.environ, "TMPDIR": str(tmp_path), "HF_HUB_OFFLINE": "1", "STUDIO_VOTES_DB": str(tmp_path / "v.sqlite3")}
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    made = Path(done.stdout.strip().splitlines()[-1])
+    assert made.name.startswith("dialogsum-studio-") and made.parent == tmp_path
+    assert not list(tmp_path.glob("dialogsum-studio-*")), "the folder outlived the process"
+
+
+def test_page_says_votes_last_until_restart_on_a_space_without_storage(tmp_path, monkeypatch, tiny_models):
+    from webui import create_interface
+
+    def intro(env: dict) -> str:
+        for key in ("SPACE_ID", "STUDIO_VOTES_DB"):
+            monkeypatch.delenv(key, raising=False)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        studio = core.Studio(Registry.from_file(write_registry(tmp_path / "models.toml", tiny_models)),
+                             data_source=str(write_release_folder(tmp_path / "dialogsum")),
+                             votes=VoteStore(tmp_path / "votes.sqlite3"))
+        config = create_interface(studio).get_config_file()
+        return next(c["props"]["value"] for c in config["components"] if c["props"].get("elem_id") == "vote-intro")
+
+    assert "until this Space restarts" in intro({"SPACE_ID": "someone/studio"})
+    assert "restarts" not in intro({})
+    assert "restarts" not in intro({"SPACE_ID": "someone/studio", "STUDIO_VOTES_DB": str(tmp_path / "votes.sqlite3")})

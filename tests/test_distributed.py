@@ -391,11 +391,14 @@ def test_generation_runs_through_spaces_gpu_with_arguments_zerogpu_can_send(tmp_
     stand_in.mkdir(parents=True)
     (stand_in / "__init__.py").write_text('''
 import pickle
-calls = []
-def GPU(task):
+calls, durations = [], []
+def GPU(task=None, duration=60):
+    if task is None:  # spaces.GPU(duration=...) as a decorator factory, as the real one
+        return lambda fn: GPU(fn, duration)
     def call(*args, **kwargs):
         pickle.dumps((args, kwargs))  # ZeroGPU queues them to its worker process
         calls.append(task.__name__)
+        durations.append(duration(*args, **kwargs) if callable(duration) else duration)
         return task(*args, **kwargs)
     return call
 ''')
@@ -414,10 +417,12 @@ results = summarize(registry, ["original", "lora", "soft"], examples, decoding=D
 try:
     import spaces
     calls = spaces.calls
+    durations = spaces.durations
 except ImportError:
     calls = None
 print(json.dumps({{"summaries": [r.summary for r in results], "errors": [r.error for r in results],
-                  "calls": calls, "streamed": bool(partial)}}))
+                  "calls": calls, "streamed": bool(partial),
+                  "durations": durations if calls is not None else None}}))
 '''
     def run(extra_path: list[str], env_extra: dict) -> dict:
         env = {**_env(), **env_extra, "PYTHONPATH": os.pathsep.join([*extra_path, str(ROOT)])}
@@ -427,9 +432,12 @@ print(json.dumps({{"summaries": [r.summary for r in results], "errors": [r.error
         return json.loads(completed.stdout.strip().splitlines()[-1])
 
     plain = run([], {})
-    on_space = run([str(stand_in.parent)], {"SPACES_ZERO_GPU": "true"})
+    # No CUDA emulation here: the models stay on the CPU ($SUMMARIZER_DEVICE), the calls are real.
+    on_space = run([str(stand_in.parent)], {"SPACES_ZERO_GPU": "true", "SUMMARIZER_DEVICE": "cpu"})
     assert plain["calls"] is None and plain["streamed"]
     assert on_space["errors"] == [None] * 9 and on_space["summaries"] == plain["summaries"]
     # original+lora share 3 batches of up to 2 rows (6 rows), the soft prompt 2 (3 rows)
     assert on_space["calls"] == ["_decode"] * 5
+    from summarizer.hosting import decode_seconds
+    assert set(on_space["durations"]) <= {decode_seconds(2, 6), decode_seconds(1, 6)}  # from each request
     assert not on_space["streamed"]  # the streamer would call back across the process boundary

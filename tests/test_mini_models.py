@@ -68,3 +68,30 @@ def test_results_file_matches_the_shipped_models():
     assert {row["model"] for row in results["aggregate"]} == set(MODELS)
     assert all(row["n"] == 500 for row in results["aggregate"])
     assert "rows" not in results
+
+
+@pytest.mark.parametrize("name", ["mini-original", "mini-instruct"])
+def test_shipped_models_load_with_their_own_head_and_no_tie_warning(name, capfd):
+    """The checkpoints store an output head unlike the embedding: it loads as stored, outputs
+    unchanged against transformers' own (warning) load, and the tie warning is gone."""
+    import torch
+    from transformers import AutoModelForSeq2SeqLM
+
+    from summarizer.checkpoints import has_own_head, load_seq2seq
+
+    folder = ROOT / "assets" / "mini" / name
+    assert json.loads((folder / "config.json").read_text())["tie_word_embeddings"] is False
+    assert has_own_head(folder)
+    capfd.readouterr()
+    ours = load_seq2seq(str(folder), use_safetensors=True, dtype="float32")
+    assert "tie" not in capfd.readouterr().err.lower()
+    plain = AutoModelForSeq2SeqLM.from_pretrained(str(folder), use_safetensors=True, dtype="float32")
+    assert "NOT tie them" in capfd.readouterr().err  # what every load printed before
+    assert not torch.equal(ours.lm_head.weight, ours.shared.weight)
+    assert ours.encoder.embed_tokens.weight is ours.shared.weight
+    assert ours.decoder.embed_tokens.weight is ours.shared.weight
+    mine, theirs = ours.state_dict(), plain.state_dict()
+    assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
+    ids = torch.randint(2, ours.config.vocab_size, (2, 24), generator=torch.Generator().manual_seed(0))
+    assert torch.equal(ours.generate(ids, max_new_tokens=10, do_sample=False),
+                       plain.generate(ids, max_new_tokens=10, do_sample=False))

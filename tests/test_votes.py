@@ -336,3 +336,16 @@ def test_cli_stats_and_export(tmp_path, capsys):
     assert main(["votes", "stats", "--db", str(tmp_path / "none.sqlite3")]) == 2
     assert "no votes database at" in capsys.readouterr().err
 
+
+
+def test_votes_without_persistent_storage_on_a_space_say_so(tmp_path):
+    from summarizer.votes.store import lasts_until_restart
+
+    bucket, old_disk = tmp_path / "bucket", tmp_path / "data"
+    old_disk.mkdir()
+    local = ROOT / "data" / "votes.sqlite3"
+    assert not lasts_until_restart(local, {})  # not a Space: a local file, it stays
+    assert lasts_until_restart(local, {"SPACE_ID": "u/s"}, space_data=old_disk)
+    assert not lasts_until_restart(bucket / "votes.sqlite3",
+                                   {"SPACE_ID": "u/s", "STUDIO_VOTES_DB": str(bucket / "votes.sqlite3")})
+    assert not lasts_until_restart(old_disk / "votes.sqlite3", {"SPACE_ID": "u/s"}, space_data=old_disk)

@@ -197,53 +197,118 @@ def test_votes_past_the_hourly_limit_are_refused(lab, monkeypatch):
 # Load: 50 voters at once
 
 
-def test_fifty_clients_vote_at_once_each_vote_stored_exactly_once(lab):
-    from gradio_client import Client
-    from gradio_client.utils import QueueError
+def http_vote(url: str, comparison_id: str, choice: str) -> tuple[int, dict]:
+    """A vote as a plain HTTP POST (the route the page's button uses too): no queue, no client."""
+    import json
+    import urllib.error
+    import urllib.request
 
+    body = json.dumps({"data": [comparison_id, choice, False, ""]}).encode()
+    request = urllib.request.Request(f"{url}gradio_api/api/vote/", data=body,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")
+
+
+def test_votes_are_not_queued_events(served):
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{served['url']}config", timeout=30) as answer:
+        config = json.loads(answer.read())
+    votes = [d for d in config["dependencies"] if d.get("api_name") == "vote"]
+    assert len(votes) == 1 and votes[0]["queue"] is False
+    buttons = [d for d in config["dependencies"] if d.get("api_name") == "cast"]  # the page's Vote button
+    assert len(buttons) == 1 and buttons[0]["queue"] is False
+    compare_event = next(d for d in config["dependencies"] if d.get("api_name") == "compare")
+    assert compare_event["queue"] is not False  # comparisons still wait their turn
+
+
+def test_fifty_votes_at_once_on_25_comparisons_store_exactly_25(lab):
     studio = make_studio(lab, "fifty")
-    n = 50
+    n = 25
     views = [studio.compare_all(f"{DIALOGUE}\n#Person2#: Voter {i}.", REFERENCE, COPIES) for i in range(n)]
     ids = [v.comparison_id for v in views]
     choices = [random.Random(i).choice(["A", "B", "C", "tie", "bad"]) for i in range(n)]
-    with serving(studio, queue_size=4) as (demo, url):  # a small queue: refusals happen
-        answers: list[dict | None] = [None] * n
-        refusals: list[str] = [""] * n
-        barrier = threading.Barrier(n, timeout=120)
+    ballots = [(ids[i % n], choices[i % n]) for i in range(2 * n)]  # two voters per comparison
+    with serving(studio, queue_size=1) as (demo, url):  # the smallest queue: it cannot refuse votes
+        answers: list[tuple[int, dict] | None] = [None] * len(ballots)
+        barrier = threading.Barrier(len(ballots), timeout=120)
 
         def voter(i: int) -> None:
-            client = Client(url, verbose=False)
             barrier.wait()
-            try:
-                answers[i] = client.predict(comparison_id=ids[i], choice=choices[i], api_name="/vote")
-            except QueueError as err:
-                refusals[i] = str(err)
+            answers[i] = http_vote(url, *ballots[i])
 
-        threads = [threading.Thread(target=voter, args=(i,)) for i in range(n)]
+        threads = [threading.Thread(target=voter, args=(i,)) for i in range(len(ballots))]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(timeout=180)
-        landed = {ids[i] for i in range(n) if answers[i] is not None}
-        refused = [i for i in range(n) if answers[i] is None]
-        assert refused and all("Queue is full" in refusals[i] for i in refused), refusals
-        rows = vote_rows(studio.votes, ids)
-        assert sorted(r[0] for r in rows) == sorted(landed)  # each success once, no refused one stored
-        print(f"\n50 voters: {len(landed)} stored at once, {len(refused)} refused (queue full)")
-
-        client = Client(url, verbose=False)
-        for i in refused:  # retried one at a time, as a client would after "try again"
-            for _ in range(20):
-                try:
-                    answers[i] = client.predict(comparison_id=ids[i], choice=choices[i], api_name="/vote")
-                    break
-                except QueueError:
-                    time.sleep(0.2)
+    assert all(a is not None for a in answers)
+    assert not [a for a in answers if "queue" in str(a).lower()], answers
+    stored = [i for i, (code, _) in enumerate(answers) if code == 200]
+    second = [i for i, (code, body) in enumerate(answers)
+              if code != 200 and "already has its vote" in str(body.get("error"))]
+    assert len(stored) == n and len(second) == n, answers  # nothing else: no other refusal
+    assert sorted(ballots[i][0] for i in stored) == sorted(ids)  # one stored per comparison
     rows = vote_rows(studio.votes, ids)
-    assert len(rows) == n and len({r[0] for r in rows}) == n  # none lost, none doubled
-    assert studio.votes.counts()["votes"] == n
+    assert len(rows) == n and studio.votes.counts()["votes"] == n
     expected = {ids[i]: (choices[i] if choices[i] in "ABC" else None) for i in range(n)}
-    assert dict(rows) == expected and all(a["comparison_id"] == ids[i] for i, a in enumerate(answers))
+    assert dict(rows) == expected
+    print(f"\n50 votes on 25 comparisons: {len(stored)} stored, {len(second)} refused as second votes")
+
+
+def test_vote_while_the_queue_is_full_of_comparisons_is_stored_at_once(lab, monkeypatch):
+    from gradio_client import Client
+    from gradio_client.utils import QueueError
+
+    studio = make_studio(lab, "busy")
+    voted_on = studio.compare_all(DIALOGUE, REFERENCE, COPIES).comparison_id
+    release = threading.Event()
+    original = studio.compare
+
+    def held(*args, **kwargs):  # a comparison that waits until the vote has been checked
+        release.wait(120)
+        yield from original(*args, **kwargs)
+
+    monkeypatch.setattr(studio, "compare", held)
+    with serving(studio, queue_size=4) as (demo, url):
+        n = 30
+        outcomes: list[str] = [""] * n
+        jobs = []
+
+        def user(i: int) -> None:
+            try:
+                job = Client(url, verbose=False).submit(dialogue=f"{DIALOGUE}\n#Person2#: Burst {i}.",
+                                                        models=COPIES, api_name="/compare")
+                jobs.append(job)
+                job.result(timeout=150)
+                outcomes[i] = "ok"
+            except QueueError as err:
+                outcomes[i] = "busy" if "Queue is full" in str(err) else f"queue error: {err}"
+
+        threads = [threading.Thread(target=user, args=(i,), daemon=True) for i in range(n)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 60
+        while outcomes.count("busy") == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        try:
+            assert outcomes.count("busy") > 0, "the burst never filled the queue"
+            started = time.monotonic()
+            code, body = http_vote(url, voted_on, "B")
+            elapsed = time.monotonic() - started
+            assert code == 200 and body["data"][0]["card"] == "B", body
+            assert vote_rows(studio.votes, [voted_on]) == [(voted_on, "B")]  # stored before any comparison ran
+            assert elapsed < 10, elapsed
+        finally:
+            release.set()
+            for thread in threads:
+                thread.join(timeout=200)
+    assert set(outcomes) <= {"ok", "busy"}, outcomes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -368,3 +433,44 @@ def test_server_killed_during_a_burst_of_votes_keeps_every_answered_vote(lab):
     finally:
         server.kill()
         server.wait(timeout=30)
+
+
+# ---------------------------------------------------------------------------------------------
+# Agents and links: /summarize, MCP behind a setting, a link that reopens a comparison
+
+
+def test_summarize_endpoint_gives_one_models_text(client):
+    assert client.predict(dialogue=DIALOGUE, model="longest-3", api_name="/summarize") == \
+        compare(client, models=["longest-3"])[3]["models"][0]["summary"]
+    from gradio_client.exceptions import AppError
+    with pytest.raises(AppError) as caught:
+        client.predict(dialogue=DIALOGUE, model="no-such-model", api_name="/summarize")
+    assert_one_line_message(caught.value, "no-such-model")
+
+
+def test_mcp_is_behind_a_setting_and_refused_in_one_line_without_its_package(monkeypatch):
+    import app
+
+    assert not app.mcp_requested([], {}) and app.mcp_requested(["--mcp"], {})
+    assert app.mcp_requested([], {"STUDIO_MCP": "1"}) and not app.mcp_requested([], {"STUDIO_MCP": "0"})
+    monkeypatch.setitem(sys.modules, "mcp", None)  # as where the optional extra is not installed
+    from summarizer.errors import UserError
+    with pytest.raises(UserError, match=r"pip install \"gradio\[mcp\]"):
+        app.check_mcp()
+
+
+def test_deep_link_reopens_the_comparison_as_it_was_shown(client, served):
+    import json
+    import urllib.request
+
+    cards, *_ = compare(client, blind=True)
+    session = client.session_hash
+    with urllib.request.urlopen(f"{served['url']}gradio_api/deep_link?session_hash={session}", timeout=30) as answer:
+        link = answer.read().decode().strip('"')
+    assert link
+    with urllib.request.urlopen(f"{served['url']}?deep_link={link}", timeout=30) as answer:
+        page = answer.read().decode()
+    config = json.loads(page.split("window.gradio_config = ", 1)[1].split(";</script>", 1)[0])
+    assert config["deep_link_state"] == "valid"
+    shown = next(c for c in config["components"] if c["props"].get("elem_id") == "cards")
+    assert shown["props"]["value"] == cards and "Summary A" in cards  # blind, as it was shown

@@ -74,15 +74,16 @@ def probe_base(base: str) -> None:
 
 def load_base(base: str):
     """(tokenizer, model) of the base, safetensors only, no remote code; one-line errors."""
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+    from transformers import AutoTokenizer
+
+    from summarizer.checkpoints import load_seq2seq
 
     probe_base(base)
     try:
         tokenizer = AutoTokenizer.from_pretrained(base)
         # float32 whatever the weights are stored in: T5 overflows in float16, and CPUs are
         # slow in half precision
-        model = AutoModelForSeq2SeqLM.from_pretrained(base, use_safetensors=True, dtype="float32",
-                                                      trust_remote_code=False)
+        model = load_seq2seq(base, use_safetensors=True, dtype="float32", trust_remote_code=False)
     except Exception as err:  # offline, unknown repo, corrupt file: one line for the user
         raise ModelLoadError(f"cannot load base model {base}: {one_line(err)}") from None
     return tokenizer, model

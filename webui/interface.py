@@ -12,6 +12,7 @@ from .components.batch import create_batch_tab
 from .components.benchmark import create_benchmark_tab
 from .components.compare import FILL_SAMPLE_JS, create_compare_tab
 from .components.leaderboard import create_leaderboard_tab
+from .components.tools import add_summarize_endpoint
 
 CONCURRENCY = 1  # two CPU cores: one generation at a time is fastest for everyone
 
@@ -23,10 +24,11 @@ for the best summary (blind by default) and see the people's leaderboard beside 
 """
 
 
-def create_interface(studio: Studio, queue_size: int = 16) -> gr.Blocks:
+def create_interface(studio: Studio, queue_size: int = 16, concurrency: int = CONCURRENCY) -> gr.Blocks:
     """The Blocks of the app around `studio`.
 
-    One model request runs at a time; `queue_size` more may wait, and past that Gradio answers
+    `concurrency` model requests run at once (one on a CPU; see summarizer.hosting.queue_plan);
+    `queue_size` more may wait, and past that Gradio answers
     "This application is currently busy. Please try again." (the Python client: "Queue is full!
     Please try again.").
     """
@@ -44,6 +46,7 @@ def create_interface(studio: Studio, queue_size: int = 16) -> gr.Blocks:
                 leaderboard = create_leaderboard_tab(studio)
             with gr.Tab("API & limits", id="api"):
                 create_api_tab(studio, queue_size)
+        add_summarize_endpoint(studio)  # /summarize: one model, text out (an MCP tool with STUDIO_MCP=1)
 
         def page_load():
             studio.wait_for_statuses(15)
@@ -65,5 +68,5 @@ def create_interface(studio: Studio, queue_size: int = 16) -> gr.Blocks:
         leaderboard_tab.select(*leaderboard["load"], api_visibility="private", **LIGHT)
         compare["voted"].success(*leaderboard["load"], api_visibility="private", **LIGHT)
 
-    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=queue_size)
+    demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)
     return demo

@@ -4,8 +4,10 @@ batch, benchmark, votes), each in its own module."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import threading
+import weakref
 from pathlib import Path
 
 from ..data import Example, resolve_source
@@ -20,6 +22,9 @@ from .models import ModelsMixin
 from .votes import VotesMixin
 
 
+TEMP_PREFIX = "dialogsum-studio-"
+
+
 class Studio(ModelsMixin, ExamplesMixin, CompareMixin, BatchMixin, BenchmarkMixin, VotesMixin):
     """One registry, one data source, one vote store, caches; safe to share between requests."""
 
@@ -30,7 +35,13 @@ class Studio(ModelsMixin, ExamplesMixin, CompareMixin, BatchMixin, BenchmarkMixi
         self.votes = votes or VoteStore()  # $STUDIO_VOTES_DB, else data/votes.sqlite3 (git-ignored)
         self.data_source = resolve_source(data_source)
         self.results_path = Path(results_path or os.environ.get(RESULTS_ENV) or DEFAULT_RESULTS)
-        self.output_dir = Path(output_dir or tempfile.mkdtemp(prefix="dialogsum-studio-"))
+        if output_dir is None:
+            # A folder of our own for batch results; removed when the Studio goes away or the
+            # process exits (weakref.finalize runs at exit too), so starts leave nothing behind.
+            self.output_dir = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
+            self._cleanup = weakref.finalize(self, shutil.rmtree, str(self.output_dir), ignore_errors=True)
+        else:
+            self.output_dir = Path(output_dir)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self._splits: dict[str, list[Example]] = {}
         self._split_lock = threading.Lock()

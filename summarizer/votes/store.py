@@ -92,7 +92,8 @@ class VoteRefused(UserError):
 
 
 def default_path(environ=os.environ, space_data: Path = Path("/data")) -> Path:
-    """$STUDIO_VOTES_DB; on a Space with persistent storage /data/votes.sqlite3; else data/ here.
+    """$STUDIO_VOTES_DB (on a Space: a file in a mounted Storage Bucket); on a Space that still has
+    the old persistent disk, /data/votes.sqlite3; else data/ here (on a Space: lost at restart).
 
     data/ is git-ignored, so the database is never among the checkout's tracked files.
     """
@@ -101,6 +102,15 @@ def default_path(environ=os.environ, space_data: Path = Path("/data")) -> Path:
     if environ.get("SPACE_ID") and space_data.is_dir() and os.access(space_data, os.W_OK):
         return space_data / "votes.sqlite3"
     return REPO_ROOT / "data" / "votes.sqlite3"
+
+
+def lasts_until_restart(path: str | os.PathLike, environ=os.environ, space_data: Path = Path("/data")) -> bool:
+    """Whether the votes database at `path` is on a Space's own disk, which a restart wipes: on a
+    Space, unless $STUDIO_VOTES_DB names it (a mounted Storage Bucket) or it is on the old
+    persistent /data disk. The hub dataset copy ($STUDIO_VOTES_REPO) survives either way."""
+    if not environ.get("SPACE_ID") or environ.get(VOTES_DB_ENV):
+        return False
+    return not Path(path).resolve().is_relative_to(space_data.resolve())
 
 
 def votes_per_hour(environ=os.environ) -> int:

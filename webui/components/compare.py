@@ -50,6 +50,25 @@ def create_compare_tab(studio: core.Studio) -> dict:
         names, ROUGE, timings and prompts out of every output until the vote. A chat's names become
         #Person1#, #Person2# for models trained on DialogSum and come back in their summaries;
         `keep_as_pasted` sends the text as it is instead.
+
+        Args:
+            dialogue: the conversation, one turn a line ("Name: ...", "#Person1#: ...", chat exports).
+            reference: a human summary to score against with ROUGE (optional).
+            topic: the dialogue's topic, used by the prompts that ask for it (optional).
+            models: registry names to run (see /model_status); empty: the pre-selected ones.
+            shot_mode: "zero-shot", "one-shot" or "few-shot" (examples from DialogSum's train split).
+            n_shots: examples in a few-shot prompt.
+            shot_strategy: how examples are chosen: "random", "topic" (same topic) or "fixed" (shot_ids).
+            shot_ids: comma-separated DialogSum ids for the "fixed" strategy.
+            max_new_tokens: the longest summary, in tokens.
+            num_beams: beam search width (1: greedy).
+            do_sample: sample instead of greedy / beam decoding.
+            temperature: sampling temperature.
+            top_p: nucleus sampling mass.
+            seed: the sampling seed.
+            max_prompt_tokens: the prompt's token budget (long dialogues are cut to it).
+            blind: hide model names and scores until a vote.
+            keep_as_pasted: send the dialogue as pasted, without mapping names to #PersonN# tags.
         """
         with shown_to_user():
             shots = core.shot_settings(shot_mode, n_shots, shot_strategy, shot_ids)
@@ -121,6 +140,9 @@ def create_compare_tab(studio: core.Studio) -> dict:
     cards = gr.HTML(label="Summaries", elem_id="cards")
     view_state = gr.State(None)  # the finished comparison, kept on the server for the vote
     vote_slot = gr.Column()
+    # Gradio's deep link: the page's values as this visitor sees them (cards, table, chart, notes),
+    # saved on the server under an id that ?deep_link= reopens; blind cards stay blind.
+    gr.DeepLinkButton("🔗 Copy a link to this comparison", copied_value="Link copied", size="sm")
     with gr.Row():
         table = gr.Dataframe(label="ROUGE vs the reference (F-measure)", interactive=False,
                              elem_id="rouge-table", scale=1)

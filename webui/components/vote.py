@@ -1,5 +1,6 @@
 """The vote under a finished comparison: pick the best summary (or "all equally good" / "all
-bad"), then the names are revealed. Also the `/vote` API endpoint, which takes the same vote.
+bad"), then the names are revealed. Also the `/vote` API endpoint, which takes the same vote. Neither goes through the queue that
+comparisons wait in (see VOTES).
 
 The comparison the page votes on is the `CompareView` kept in session state on the server; the
 API names it by its comparison id. Either way the vote is checked against what the server
@@ -13,9 +14,18 @@ import gradio as gr
 from summarizer import studio as core
 from summarizer.studio import CompareView
 
+from summarizer.votes.store import lasts_until_restart
+
 from ..common import shown_to_user
 
-VOTES = dict(concurrency_limit=4, concurrency_id="votes")  # never wait behind a model run
+UNTIL_RESTART = ("Votes are kept until this Space restarts (it has no persistent storage: "
+                 "see docs/hosting.md, STUDIO_VOTES_DB).")
+
+# Votes skip Gradio's queue altogether: the queue's size limit counts every waiting event, so a
+# queued vote was refused ("Queue is full!") exactly when comparisons were waiting. A vote is a
+# few milliseconds of SQLite (writers serialize on the database's own lock), so it runs at once,
+# over plain HTTP: the page's button and POST /gradio_api/api/vote/ alike.
+VOTES = dict(queue=False)
 
 
 def client_address(request: gr.Request | None) -> str | None:
@@ -67,7 +77,9 @@ def create_vote_panel(studio: core.Studio, view_state: gr.State, dialogue: gr.Te
         return ballot.to_dict()
 
     with gr.Column(visible=False, elem_id="vote-panel") as panel:
-        gr.Markdown("**Which summary is best?** One vote per comparison.")
+        gr.Markdown("**Which summary is best?** One vote per comparison."
+                    + (f" {UNTIL_RESTART}" if lasts_until_restart(studio.votes.path) else ""),
+                    elem_id="vote-intro")
         choice = gr.Radio([], label="Your vote", elem_id="vote-choice")
         with gr.Row():
             share = gr.Checkbox(False, label="Share this dialogue with my vote", elem_id="vote-share",

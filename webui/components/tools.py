@@ -1,0 +1,37 @@
+"""`/summarize`: one dialogue, one model, the summary as text. The simplest call for scripts and
+for agents (it is the MCP tool `summarize` when the app runs with STUDIO_MCP=1, beside `compare`).
+It is the compare path with one model: same models, limits and queue."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from summarizer import studio as core
+from summarizer.errors import UserError
+
+from ..common import shown_to_user
+
+
+def add_summarize_endpoint(studio: core.Studio) -> None:
+    def summarize(dialogue: str, model: str = "", max_new_tokens: float = 100) -> str:
+        """Summarize one dialogue with one model of this app and return the summary text.
+
+        Args:
+            dialogue: the conversation, one turn a line ("#Person1#: Hello ...").
+            model: a model name from /model_status (e.g. "mini-instruct"); empty: the first
+                pre-selected model.
+            max_new_tokens: the longest summary, in tokens.
+        Returns:
+            The summary. An unknown model, an empty or oversized dialogue or a model that fails
+            is refused with a one-line message.
+        """
+        with shown_to_user():
+            name = (model or "").strip() or next(iter(studio.default_models()), "")
+            decoding = core.decoding_settings(max_new_tokens)
+            view = studio.compare_all(dialogue, "", [name], core.shot_settings("zero-shot"), decoding)
+            card = view.cards[0]
+            if card.state != "done":
+                raise UserError(f"{name}: {card.error or 'no summary'}")
+            return card.text
+
+    gr.api(summarize, api_name="summarize", concurrency_id="models")
