@@ -20,7 +20,7 @@ cards_html, rouge_table, chart, results, notes = client.predict(
 )
 for model in results["models"]:
     print(model["card"], model["model"], model["summary"], model["rouge"], model["error"])
-    print(model["speaker_mapping"], model["raw_summary"])  # e.g. {"Amanda": "#Person1#"}, the model's own text
+    print(model["speaker_mapping"], model["raw_summary"])  # e.g. {{"Amanda": "#Person1#"}}, the model's own text
 # keep_as_pasted=True sends the dialogue as it is (no name -> #Person1# mapping); /batch takes it too
 
 # vote: the comparison id, then a card letter (or a model name when not blind), "tie" or "bad"
