@@ -239,7 +239,7 @@ def test_lone_surrogates_over_raw_http_get_a_summary(served, client):
     event, data = raw_call(served["url"], "compare",
                            ["#Person1#: broken \ud800 text \udfff here\n#Person2#: fine", "", "",
                             ["original", "longest-3"], "zero-shot", 2, "random", "", 8, 1, False, 1.0,
-                            1.0, 0, 512, False])
+                            1.0, 0, 512, False, False])
     assert event == "complete", data
     results = json.loads(data)[3]
     assert all(m["error"] is None for m in results["models"]), results
@@ -396,7 +396,10 @@ def test_custom_code_in_a_model_folder_is_never_executed(lab, client, served):
     assert card["error"] is None or "\n" not in card["error"]
     if card["error"] is None:  # loaded, with the stock T5 classes
         loaded = served["studio"].registry.get("custom-code")
-        assert type(loaded.backbone.model).__module__.startswith("transformers.")
+        model_class = type(loaded.backbone.model)  # transformers' T5, or the project's subclass of it
+        assert model_class.__module__.startswith(("transformers.", "summarizer."))
+        assert all(c.__module__.startswith(("transformers.", "summarizer.", "torch.", "builtins"))
+                   for c in model_class.__mro__)
         assert type(loaded.tokenizer).__module__.startswith("transformers.")
     assert not lab["markers"]["code"].exists()
 

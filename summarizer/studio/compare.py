@@ -54,8 +54,7 @@ class Card:
         if hidden:
             return {"card": self.label, "state": self.state,
                     "summary": result.summary if result else (self.text or None),
-                    "error": HIDDEN_ERROR if self.error else None,
-                    "speaker_note": result.speaker_note if result else ""}
+                    "error": HIDDEN_ERROR if self.error else None}
         prompt = result.prompt if result else None
         return {"card": self.label, "model": self.model, "kind": self.kind, "state": self.state,
                 "summary": result.summary if result else (self.text or None),
