@@ -361,13 +361,21 @@ def test_votes_land_locally_while_the_hub_is_unreachable(lab, monkeypatch):
 # Crash: SIGKILL during a burst of votes
 
 
+def _server_tmp(lab) -> Path:
+    folder = lab["root"] / "server-tmp"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 def start_server(lab, db: Path, port: int) -> subprocess.Popen:
     registry = lab["root"] / "copies.toml"
     registry.write_text("".join(f'[models.{name}]\nkind = "extractive"\n\n' for name in COPIES), encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SUMMARIZER_REGISTRY": str(registry),
            "DIALOGSUM_PATH": str(lab["data"]), "STUDIO_VOTES_DB": str(db), "STUDIO_VOTES_PER_HOUR": "1000",
            "STUDIO_WARMUP": "none", "STUDIO_QUEUE_SIZE": "64", "GRADIO_SERVER_PORT": str(port),
-           "GRADIO_SERVER_NAME": "127.0.0.1", "OMP_NUM_THREADS": "1"}
+           "GRADIO_SERVER_NAME": "127.0.0.1", "OMP_NUM_THREADS": "1",
+           # A server killed with SIGKILL cannot remove its temporary folder: keep it in the test's.
+           "TMPDIR": str(_server_tmp(lab))}
     return subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=lab["root"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
