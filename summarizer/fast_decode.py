@@ -97,6 +97,8 @@ def _t5(model):
         peft, model = model, model.base_model.model
     if getattr(model.config, "model_type", None) not in ("t5", "mt5") or not model.config.is_encoder_decoder:
         raise Unsupported("not a T5 model")
+    if "quantized" in type(model.lm_head).__module__:  # SUMMARIZER_QUANTIZE=int8: generate's path
+        raise Unsupported("int8 (quantize_dynamic) model")
     return model, peft
 
 
