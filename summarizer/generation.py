@@ -368,13 +368,28 @@ def _decode(backbone_id: int, prompts: list[str], adapters: list[str], soft_prom
         if decoding.do_sample:
             torch.manual_seed(decoding.seed)
         if soft_prompt is not None:
-            output = _with_adapters(backbone, [BASE_ADAPTER], lambda extra: backbone.model.generate(
-                **_soft_prompt_inputs(backbone.model, soft_prompt, encoded), **kwargs))
+            output = _with_adapters(backbone, [BASE_ADAPTER], lambda extra: _run_generate(
+                backbone.model, _soft_prompt_inputs(backbone.model, soft_prompt, encoded), kwargs))
         else:
-            output = _with_adapters(backbone, adapters, lambda extra: backbone.module().generate(
-                **encoded, **extra, **kwargs))
+            output = _with_adapters(backbone, adapters, lambda extra: _run_generate(
+                backbone.module(), {**encoded, **extra}, kwargs))
     generated = output[:, 1:].cpu()  # drop the decoder start token
     return generated, encoded["attention_mask"].sum(dim=1).cpu().tolist()
+
+
+def _run_generate(model, inputs: dict, kwargs: dict):
+    """The fast decode loop (summarizer.fast_decode) where it applies, else `model.generate`.
+
+    Same tokens either way (greedy and beam); SUMMARIZER_DECODER=generate forces `generate`.
+    """
+    from . import fast_decode
+
+    if fast_decode.engine_setting() == "fast":
+        try:
+            return fast_decode.generate(model, **inputs, **kwargs)
+        except fast_decode.Unsupported:
+            pass
+    return model.generate(**inputs, **kwargs)
 
 
 def _with_adapters(backbone, adapters: list[str], run):

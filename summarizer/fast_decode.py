@@ -1,0 +1,470 @@
+"""Greedy and beam decoding for T5 written directly over the Hugging Face modules.
+
+`model.generate` pays, at every step and for every layer, for machinery batch-1 decoding never
+needs: cache objects that grow by concatenation, attention masks rebuilt from scratch, model
+outputs wrapped in dataclasses, `prepare_inputs_for_generation`. At batch 1 each step reads all
+the decoder weights (~0.5 GB for flan-t5-base) and does almost no arithmetic per byte, so that
+overhead is most of the time. This loop keeps only the arithmetic:
+
+- the encoder runs once (the model's own encoder: same ops, same adapters);
+- cross-attention keys/values are computed once per layer from the encoder output;
+- self-attention keys/values go into a buffer preallocated for the whole output (no concatenation);
+- the relative position bias for every step is looked up once, before the loop;
+- each layer calls `F.linear` on the weights directly; LoRA-wrapped layers are called as PEFT
+  modules (with `adapter_names` for a mixed batch), so their arithmetic is PEFT's own.
+
+Every op is the one `generate` runs (same attention function, same RMS norm, same activation), so
+greedy fp32 outputs are the same tokens (tests/test_fast_decode.py; benchmarks/check_fast_decode.py).
+Settings `generate` would honour but this loop does not implement (sampling, repetition penalty,
+bad words, ...) raise `Unsupported`, and the caller falls back to `generate`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+
+DECODER_ENV = "SUMMARIZER_DECODER"  # "fast" (default) or "generate" (Hugging Face generate)
+
+# Generation settings whose processors this loop implements, with the values that mean "off".
+_OFF = {
+    "repetition_penalty": (None, 1.0), "encoder_repetition_penalty": (None, 1.0),
+    "encoder_no_repeat_ngram_size": (None, 0), "bad_words_ids": (None,), "sequence_bias": (None,),
+    "forced_bos_token_id": (None,), "forced_eos_token_id": (None,), "suppress_tokens": (None,),
+    "begin_suppress_tokens": (None,), "exponential_decay_length_penalty": (None,),
+    "guidance_scale": (None, 1.0), "watermarking_config": (None,), "renormalize_logits": (None, False),
+    "remove_invalid_values": (None, False), "max_time": (None,), "stop_strings": (None,),
+    "num_beam_groups": (None, 1), "diversity_penalty": (None, 0.0), "constraints": (None,),
+    "force_words_ids": (None,), "num_return_sequences": (None, 1), "do_sample": (None, False),
+    "output_scores": (None, False), "output_logits": (None, False), "return_dict_in_generate": (None, False),
+    "low_memory": (None, False), "prompt_lookup_num_tokens": (None,), "assistant_model": (None,),
+    "penalty_alpha": (None,), "dola_layers": (None,), "cache_implementation": (None,),
+}
+
+
+class Unsupported(Exception):
+    """This call needs something only `generate` does: use `generate`."""
+
+
+def engine_setting() -> str:
+    value = os.environ.get(DECODER_ENV, "fast").strip().lower()
+    return "generate" if value in ("generate", "hf", "0", "off", "false", "no") else "fast"
+
+
+def settings(model, **kwargs) -> dict:
+    """The effective settings `generate` would use: the model's generation_config, then `kwargs`."""
+    config = copy.deepcopy(model.generation_config)
+    try:
+        unused = config.update(**kwargs)
+    except ValueError as err:  # settings generate itself rejects: let generate say so
+        raise Unsupported(str(err)) from err
+    if unused:
+        raise Unsupported(f"unknown generate arguments {sorted(unused)}")
+    for name, off in _OFF.items():
+        value = getattr(config, name, None)
+        if value not in off:
+            raise Unsupported(f"{name}={value!r}")
+    start = config.decoder_start_token_id
+    if start is None:
+        start = model.config.decoder_start_token_id
+    eos = config.eos_token_id
+    eos = [] if eos is None else ([eos] if isinstance(eos, int) else list(eos))
+    pad = config.pad_token_id if config.pad_token_id is not None else (eos[0] if eos else None)
+    if start is None or pad is None:
+        raise Unsupported("no decoder start or pad token")
+    if config.max_new_tokens is not None:
+        max_length = 1 + config.max_new_tokens  # the decoder prompt is the start token
+    else:
+        max_length = config.max_length if config.max_length is not None else 20
+    return dict(start=int(start), eos=eos, pad=int(pad), max_length=int(max_length),
+                min_length=int(config.min_length or 0), min_new_tokens=int(config.min_new_tokens or 0),
+                no_repeat_ngram_size=int(config.no_repeat_ngram_size or 0),
+                num_beams=int(config.num_beams or 1),
+                length_penalty=1.0 if config.length_penalty is None else float(config.length_penalty),
+                early_stopping=False if config.early_stopping is None else config.early_stopping)
+
+
+def _t5(model):
+    """(the T5ForConditionalGeneration, its PeftModel or None) of a plain or PEFT-wrapped model."""
+    peft = None
+    try:
+        from peft import PeftModel
+    except ImportError:
+        PeftModel = ()
+    # isinstance, not hasattr: PEFT also puts `peft_config` on the T5 it wraps
+    if PeftModel and isinstance(model, PeftModel):
+        peft, model = model, model.base_model.model
+    if getattr(model.config, "model_type", None) not in ("t5", "mt5") or not model.config.is_encoder_decoder:
+        raise Unsupported("not a T5 model")
+    if "quantized" in type(model.lm_head).__module__:  # SUMMARIZER_QUANTIZE=int8: generate's path
+        raise Unsupported("int8 (quantize_dynamic) model")
+    return model, peft
+
+
+class _Linear:
+    """One projection: `F.linear` on a plain weight, else the module itself (LoRA, int8)."""
+
+    __slots__ = ("weight", "module")
+
+    def __init__(self, module):
+        import torch
+        plain = type(module) is torch.nn.Linear and module.bias is None
+        self.weight = module.weight if plain else None
+        self.module = module
+
+    def __call__(self, x, adapter_names=None):
+        if self.weight is not None:
+            from torch.nn.functional import linear
+            return linear(x, self.weight)
+        if adapter_names is not None and hasattr(self.module, "lora_A"):
+            return self.module(x, adapter_names=adapter_names)
+        return self.module(x)
+
+
+class _Layer:
+    """The pieces of one T5 decoder block that a decode step uses."""
+
+    def __init__(self, block):
+        import torch
+        self_attention, cross, ff = block.layer[0], block.layer[1], block.layer[2]
+        attention = self_attention.SelfAttention
+        self.attention_module = attention
+        self.cross_module = cross.EncDecAttention
+        self.norm1, self.norm2, self.norm3 = self_attention.layer_norm, cross.layer_norm, ff.layer_norm
+        self.q, self.k, self.v, self.o = (_Linear(getattr(attention, n)) for n in "qkvo")
+        self.cross_q, self.cross_o = _Linear(cross.EncDecAttention.q), _Linear(cross.EncDecAttention.o)
+        self.cross_k, self.cross_v = _Linear(cross.EncDecAttention.k), _Linear(cross.EncDecAttention.v)
+        dense = ff.DenseReluDense
+        self.gated = hasattr(dense, "wi_0")
+        if self.gated:
+            self.wi_0, self.wi_1 = _Linear(dense.wi_0), _Linear(dense.wi_1)
+        else:
+            self.wi = _Linear(dense.wi)
+        self.wo, self.act = _Linear(dense.wo), dense.act
+        weight = getattr(dense.wo, "weight", None)  # a method, not a tensor, on an int8 layer
+        self.wo_dtype = weight.dtype if isinstance(weight, torch.Tensor) else None
+
+
+def _rms_norm(norm, x):
+    """T5LayerNorm.forward, inlined (its own arithmetic, without the module call)."""
+    import torch
+    variance = x.to(torch.float32).pow(2).mean(-1, keepdim=True)
+    x = x * torch.rsqrt(variance + norm.variance_epsilon)
+    if norm.weight.dtype in (torch.float16, torch.bfloat16):
+        x = x.to(norm.weight.dtype)
+    return norm.weight * x
+
+
+class _Decoder:
+    """The decoder of one T5, run one token at a time over a preallocated cache."""
+
+    def __init__(self, t5):
+        import torch
+        from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+        from transformers.models.t5.modeling_t5 import eager_attention_forward
+
+        config = t5.config
+        self.t5 = t5
+        self.heads, self.d_kv = config.num_heads, config.d_kv
+        self.layers = [_Layer(block) for block in t5.decoder.block]
+        self.bias_module = t5.decoder.block[0].layer[0].SelfAttention
+        self.embed = t5.decoder.embed_tokens
+        self.final_norm = t5.decoder.final_layer_norm
+        self.lm_head = _Linear(t5.lm_head)
+        scale = getattr(config, "scale_decoder_outputs", None)
+        self.scale = (config.d_model ** -0.5) if (config.tie_word_embeddings if scale is None else scale) else None
+        self.attend = ALL_ATTENTION_FUNCTIONS.get_interface(config._attn_implementation, eager_attention_forward)
+        self.dtype = t5.lm_head.weight.dtype if hasattr(t5.lm_head, "weight") else torch.float32
+
+    def start(self, encoder_out, encoder_mask, max_length: int, adapter_names=None):
+        """A fresh cache for `encoder_out` rows: cross-attention K/V once, self-attention buffers empty."""
+        import torch
+        rows, source = encoder_out.shape[:2]
+        shape = (rows, source, self.heads, self.d_kv)
+        cross = [(layer.cross_k(encoder_out, adapter_names).view(shape).transpose(1, 2),
+                  layer.cross_v(encoder_out, adapter_names).view(shape).transpose(1, 2))
+                 for layer in self.layers]
+        dtype = encoder_out.dtype
+        if encoder_mask is None or bool(encoder_mask.all()):
+            cross_bias = torch.zeros((1, self.heads, 1, source), dtype=dtype, device=encoder_out.device)
+        else:  # as generate's sdpa path builds it: 0 where attended, the dtype's minimum elsewhere
+            keep = encoder_mask.bool()[:, None, None, :].expand(rows, self.heads, 1, source)
+            cross_bias = torch.where(keep, torch.zeros((), dtype=dtype), torch.finfo(dtype).min).contiguous()
+        steps = max_length  # at most max_length - 1 tokens are fed
+        bias = self.bias_module.compute_bias(steps, steps, device=encoder_out.device)
+        self_bias = [bias[:, :, t:t + 1, :t + 1].contiguous() for t in range(steps)]
+        cache = [torch.empty((2, rows, self.heads, steps, self.d_kv), dtype=dtype, device=encoder_out.device)
+                 for _ in self.layers]
+        return {"cross": cross, "cross_bias": cross_bias, "self_bias": self_bias, "cache": cache,
+                "adapter_names": adapter_names}
+
+    def reorder(self, state, rows):
+        """Beam search: keep the caches of the beams that survive (generate's reorder_cache)."""
+        state["cache"] = [c.index_select(1, rows) for c in state["cache"]]
+        state["cross"] = [(k.index_select(0, rows), v.index_select(0, rows)) for k, v in state["cross"]]
+
+    def step(self, state, tokens, t: int):
+        """Logits (float32, rows x vocab) for `tokens` (rows,) at decoder position `t`."""
+        import torch
+        names = state["adapter_names"]
+        rows = tokens.shape[0]
+        hidden = self.embed(tokens[:, None])
+        head_shape = (rows, 1, self.heads, self.d_kv)
+        self_bias, cross_bias = state["self_bias"][t], state["cross_bias"]
+        attend = self.attend
+        for layer, cache, (cross_k, cross_v) in zip(self.layers, state["cache"], state["cross"]):
+            x = _rms_norm(layer.norm1, hidden)
+            q = layer.q(x, names).view(head_shape).transpose(1, 2)
+            cache[0, :, :, t:t + 1] = layer.k(x, names).view(head_shape).transpose(1, 2)
+            cache[1, :, :, t:t + 1] = layer.v(x, names).view(head_shape).transpose(1, 2)
+            out, _ = attend(layer.attention_module, q, cache[0, :, :, :t + 1], cache[1, :, :, :t + 1], None,
+                            dropout=0.0, scaling=1.0, position_bias=self_bias)
+            hidden = hidden + layer.o(out.reshape(rows, 1, -1).contiguous(), names)
+            x = _rms_norm(layer.norm2, hidden)
+            q = layer.cross_q(x, names).view(head_shape).transpose(1, 2)
+            out, _ = attend(layer.cross_module, q, cross_k, cross_v, None,
+                            dropout=0.0, scaling=1.0, position_bias=cross_bias)
+            hidden = hidden + layer.cross_o(out.reshape(rows, 1, -1).contiguous(), names)
+            x = _rms_norm(layer.norm3, hidden)
+            if layer.gated:
+                x = layer.act(layer.wi_0(x, names)) * layer.wi_1(x, names)
+            else:
+                x = layer.act(layer.wi(x, names))
+            if layer.wo_dtype is not None and x.dtype != layer.wo_dtype and layer.wo_dtype != torch.int8:
+                x = x.to(layer.wo_dtype)
+            hidden = hidden + layer.wo(x, names)
+        hidden = _rms_norm(self.final_norm, hidden)
+        if self.scale is not None:
+            hidden = hidden * self.scale
+        return self.lm_head(hidden, names)[:, -1].to(copy=True, dtype=torch.float32)
+
+
+_DECODERS: dict[int, _Decoder] = {}  # id(T5 model) -> its decoder view (weights shared, not copied)
+
+
+def _decoder_for(t5) -> _Decoder:
+    decoder = _DECODERS.get(id(t5))
+    if decoder is None or decoder.t5 is not t5 or _stale(decoder):
+        decoder = _DECODERS[id(t5)] = _Decoder(t5)
+    return decoder
+
+
+def _stale(decoder: _Decoder) -> bool:
+    """Adapters added or removed since: the wrapped modules changed under the view."""
+    block = decoder.t5.decoder.block[0].layer[0].SelfAttention
+    return decoder.layers[0].q.module is not block.q
+
+
+def generate(model, input_ids=None, attention_mask=None, inputs_embeds=None, adapter_names=None,
+             streamer=None, **kwargs):
+    """What `model.generate(...)` returns (token ids, decoder start first), for greedy and beam search.
+
+    `model` is a T5ForConditionalGeneration or a PeftModel around one; the caller has already set
+    the active adapter (or passes `adapter_names`, one per row, for a mixed batch). Raises
+    `Unsupported` before doing any work when `generate` would do something this loop does not.
+    """
+    import torch
+
+    t5, peft = _t5(model)
+    config = settings(t5, **kwargs)
+    if adapter_names is not None and peft is None:
+        raise Unsupported("adapter_names without a PEFT model")
+    if config["num_beams"] > 1 and streamer is not None:
+        raise Unsupported("streaming beam search")
+    if getattr(t5.config, "_attn_implementation", "eager") not in ("sdpa", "eager"):
+        raise Unsupported(f"attention implementation {t5.config._attn_implementation}")
+    decoder = _decoder_for(t5)
+    device = t5.device
+    if attention_mask is None:
+        source = input_ids if input_ids is not None else inputs_embeds[..., 0]
+        attention_mask = torch.ones(source.shape[:2], dtype=torch.long, device=device)
+
+    encoder_kwargs = dict(attention_mask=attention_mask, return_dict=True)
+    if inputs_embeds is not None:
+        encoder_kwargs["inputs_embeds"] = inputs_embeds
+    else:
+        encoder_kwargs["input_ids"] = input_ids
+    if adapter_names is not None:
+        with peft._enable_peft_forward_hooks(adapter_names=adapter_names):
+            encoded = t5.get_encoder()(**encoder_kwargs).last_hidden_state
+    else:
+        encoded = t5.get_encoder()(**encoder_kwargs).last_hidden_state
+
+    if config["num_beams"] > 1:
+        return _beam_search(t5, decoder, encoded, attention_mask, adapter_names, config)
+    return _greedy(decoder, encoded, attention_mask, adapter_names, config, streamer)
+
+
+def _greedy(decoder: _Decoder, encoded, mask, adapter_names, config, streamer):
+    import torch
+
+    rows = encoded.shape[0]
+    max_length, pad = config["max_length"], config["pad"]
+    eos = torch.tensor(config["eos"], dtype=torch.long) if config["eos"] else None
+    blocker = _NgramBlocker(config["no_repeat_ngram_size"], rows)
+    tokens = torch.full((rows,), config["start"], dtype=torch.long, device=encoded.device)
+    sequences = [tokens]
+    blocker.add(tokens.tolist())
+    if streamer is not None:
+        streamer.put(tokens[:, None].cpu())
+    unfinished = torch.ones(rows, dtype=torch.long, device=encoded.device)
+    state = decoder.start(encoded, mask, max_length, adapter_names)
+    length = 1
+    while length < max_length:
+        scores = decoder.step(state, tokens, length - 1)
+        _block_eos(scores, config, length, eos)
+        blocker.block(scores)
+        tokens = torch.argmax(scores, dim=-1)
+        if eos is not None:
+            tokens = tokens * unfinished + pad * (1 - unfinished)
+        sequences.append(tokens)
+        length += 1
+        blocker.add(tokens.tolist())
+        if eos is not None:
+            unfinished = unfinished & ~torch.isin(tokens, eos)
+        if streamer is not None:
+            streamer.put(tokens.cpu())
+        if eos is not None and int(unfinished.max()) == 0:
+            break
+    if streamer is not None:
+        streamer.end()
+    return torch.stack(sequences, dim=1)
+
+
+def _block_eos(scores, config, length: int, eos) -> None:
+    """MinLength and MinNewTokens processors: no EOS before the minimum length."""
+    if eos is None:
+        return
+    if length < config["min_length"] or (length - 1) < config["min_new_tokens"]:
+        scores[:, eos] = -math.inf
+
+
+class _NgramBlocker:
+    """generate's no_repeat_ngram_size: a token that would repeat an n-gram of the row gets -inf.
+
+    The n-grams include the decoder start token, as generate counts them. Kept incrementally for
+    greedy (rows never reorder); beam search rebuilds it from the sequences each step.
+    """
+
+    def __init__(self, n: int, rows: int):
+        self.n = n
+        self.seen: list[dict] = [{} for _ in range(rows)]
+        self.history: list[list[int]] = [[] for _ in range(rows)]
+
+    def add(self, tokens: list[int]) -> None:
+        if self.n <= 0:
+            return
+        for row, token in enumerate(tokens):
+            history = self.history[row]
+            history.append(token)
+            if len(history) >= self.n:
+                prefix = tuple(history[-self.n:-1])
+                self.seen[row].setdefault(prefix, []).append(token)
+
+    def block(self, scores) -> None:
+        if self.n <= 0:
+            return
+        for row, history in enumerate(self.history):
+            if len(history) + 1 < self.n:
+                continue
+            banned = self.seen[row].get(tuple(history[len(history) + 1 - self.n:]), [])
+            if banned:
+                scores[row, banned] = -math.inf
+
+    @classmethod
+    def from_sequences(cls, n: int, sequences: list[list[int]]) -> "_NgramBlocker":
+        blocker = cls(n, len(sequences))
+        for row, sequence in enumerate(sequences):
+            for token in sequence:
+                blocker._add_one(row, token)
+        return blocker
+
+    def _add_one(self, row: int, token: int) -> None:
+        history = self.history[row]
+        history.append(token)
+        if self.n > 0 and len(history) >= self.n:
+            self.seen[row].setdefault(tuple(history[-self.n:-1]), []).append(token)
+
+
+def _beam_search(t5, decoder: _Decoder, encoded, mask, adapter_names, config):
+    """generate's vectorised beam search (transformers 5), step for step, over this decoder.
+
+    The bookkeeping (top-k continuations, finished hypotheses, early stopping) calls generate's
+    own static helpers, so ties and length penalties resolve exactly as there.
+    """
+    import torch
+    from torch import nn
+
+    beams = config["num_beams"]
+    batch = encoded.shape[0]
+    encoded = encoded.repeat_interleave(beams, dim=0)  # generate's _expand_inputs_for_generation
+    mask = mask.repeat_interleave(beams, dim=0)
+    if adapter_names is not None:
+        adapter_names = [name for name in adapter_names for _ in range(beams)]
+    max_length, pad = config["max_length"], config["pad"]
+    eos_list = config["eos"]
+    eos = torch.tensor(eos_list, dtype=torch.long) if eos_list else None
+    early_stopping, length_penalty = config["early_stopping"], config["length_penalty"]
+    device = encoded.device
+    cur_len = prompt_len = 1
+    beams_to_keep = max(2, 1 + len(eos_list)) * beams
+    top_num_beam_mask = torch.cat((torch.ones(beams, dtype=torch.bool),
+                                   torch.zeros(beams_to_keep - beams, dtype=torch.bool))).to(device)
+    fill = pad or (eos_list[0] if eos_list else -1)
+    running_sequences = torch.full((batch, beams, max_length), fill, dtype=torch.int64, device=device)
+    running_sequences[:, :, :cur_len] = config["start"]
+    sequences = running_sequences.detach().clone()
+    running_beam_scores = torch.zeros((batch, beams), dtype=torch.float, device=device)
+    running_beam_scores[:, 1:] = -1e9
+    beam_scores = torch.full((batch, beams), -1e9, dtype=torch.float, device=device)
+    is_sent_finished = torch.zeros((batch, beams), dtype=torch.bool, device=device)
+    heuristic_unsatisfied = torch.ones((batch, 1), dtype=torch.bool, device=device)
+    running_beam_indices = torch.full((batch, beams, max_length - cur_len), -1, dtype=torch.int32, device=device)
+    beam_indices = running_beam_indices.detach().clone()
+    state = decoder.start(encoded, mask, max_length, adapter_names)
+    tokens = running_sequences[:, :, 0].reshape(-1)
+    while True:
+        logits = decoder.step(state, tokens, cur_len - 1)
+        log_probs = nn.functional.log_softmax(logits, dim=-1)
+        flat = running_sequences[:, :, :cur_len].reshape(batch * beams, cur_len)
+        _block_eos(log_probs, config, cur_len, eos)
+        if config["no_repeat_ngram_size"] > 0:
+            _NgramBlocker.from_sequences(config["no_repeat_ngram_size"], flat.tolist()).block(log_probs)
+        log_probs = log_probs.reshape(batch, beams, -1) + running_beam_scores[:, :, None]
+        log_probs = log_probs.reshape(batch, -1)
+        topk_log_probs, topk_running_sequences, topk_running_beam_indices = t5._get_top_k_continuations(
+            accumulated_log_probs=log_probs, running_sequences=running_sequences,
+            running_beam_indices=running_beam_indices, cur_len=cur_len, decoder_prompt_len=prompt_len,
+            do_sample=False, beams_to_keep=beams_to_keep, num_beams=beams, batch_size=batch)
+        # generate's stopping criteria: the maximum length, or an EOS just chosen
+        hits = torch.full((batch, beams_to_keep), cur_len + 1 >= max_length, dtype=torch.bool, device=device)
+        if eos is not None:
+            hits = hits | torch.isin(topk_running_sequences[:, :, cur_len], eos)
+        running_sequences, running_beam_scores, running_beam_indices = t5._get_running_beams_for_next_iteration(
+            topk_log_probs=topk_log_probs, topk_running_sequences=topk_running_sequences,
+            topk_running_beam_indices=topk_running_beam_indices, next_token_hits_stopping_criteria=hits,
+            num_beams=beams)
+        sequences, beam_scores, beam_indices, is_sent_finished = t5._update_finished_beams(
+            sequences=sequences, topk_running_sequences=topk_running_sequences, beam_scores=beam_scores,
+            topk_log_probs=topk_log_probs, beam_indices=beam_indices,
+            topk_running_beam_indices=topk_running_beam_indices,
+            is_early_stop_heuristic_unsatisfied=heuristic_unsatisfied, is_sent_finished=is_sent_finished,
+            next_token_hits_stopping_criteria=hits, top_num_beam_mask=top_num_beam_mask, num_beams=beams,
+            cur_len=cur_len, decoder_prompt_len=prompt_len, length_penalty=length_penalty,
+            early_stopping=early_stopping)
+        survivors = running_beam_indices[..., cur_len - prompt_len].reshape(-1).long()
+        cur_len += 1
+        heuristic_unsatisfied = t5._check_early_stop_heuristic(
+            is_early_stop_heuristic_unsatisfied=heuristic_unsatisfied, running_beam_scores=running_beam_scores,
+            beam_scores=beam_scores, is_sent_finished=is_sent_finished, cur_len=cur_len, max_length=max_length,
+            decoder_prompt_len=prompt_len, early_stopping=early_stopping, length_penalty=length_penalty)
+        if not bool(t5._beam_search_has_unfinished_sequences(heuristic_unsatisfied, is_sent_finished, hits,
+                                                             early_stopping)):
+            break
+        decoder.reorder(state, survivors)
+        tokens = running_sequences[:, :, cur_len - 1].reshape(-1)
+    sequences = sequences[:, :1, :].reshape(batch, max_length)
+    beam_indices = beam_indices[:, :1, :].reshape(batch, -1)
+    generated = int(((beam_indices + 1).bool()).sum(dim=1).max())
+    return sequences[:, :prompt_len + generated]
