@@ -14,7 +14,7 @@ from summarizer import fast_decode
 from summarizer.generation import DecodingSettings, summarize
 from summarizer.registry import Registry
 
-from conftest import synthetic_pairs
+from helpers import synthetic_pairs
 
 PROMPTS = [pair["dialogue"] for pair in synthetic_pairs(3, seed=5)]
 PROMPTS[1] = PROMPTS[1] + "\n" + PROMPTS[2]  # rows of different lengths: the batch is padded
@@ -123,7 +123,7 @@ def test_soft_prompt_matches_generate(plain, beams):
 
 
 def test_summarize_same_with_either_engine_and_streams(registry_file, monkeypatch):
-    from conftest import synthetic_pairs as pairs
+    from helpers import synthetic_pairs as pairs
     from summarizer.data import Example
 
     examples = [Example(id=f"d{i}", dialogue=p["dialogue"]) for i, p in enumerate(pairs(3, seed=9))]
