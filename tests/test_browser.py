@@ -73,6 +73,14 @@ def test_compare_in_the_browser(browser_server, tmp_path):
                 expect(cards.nth(i).locator(".ds-prompt summary")).to_contain_text("shots: train_")
             # The longest-3 baseline copies turns, so it shares words with the reference.
             expect(cards.nth(2).locator("mark").first).to_be_visible()
+            # The random-weight "original" writes words the dialogue never says: marked unsupported,
+            # underlined, not highlighted like the shared words.
+            unsupported = cards.nth(0).locator(".ds-summary mark.unsupported")
+            expect(unsupported.first).to_be_visible()
+            style = unsupported.first.evaluate(
+                "m => [getComputedStyle(m).textDecorationLine, getComputedStyle(m).backgroundColor]")
+            assert "underline" in style[0] and style[1] in ("rgba(0, 0, 0, 0)", "transparent"), style
+            expect(cards.nth(0).locator(".ds-rouge")).to_contain_text("support")
             chart = page.locator("#rouge-chart img")
             expect(chart).to_be_visible(timeout=30_000)
             assert chart.evaluate("img => img.naturalWidth") > 100
