@@ -25,6 +25,8 @@ import copy
 import math
 import os
 
+from . import kernels
+
 # Opt-in until its speed is measured on flan-t5-base (benchmarks/README.md): "fast" turns the loop
 # on; "generate" (the default) keeps Hugging Face's generate.
 DECODER_ENV = "SUMMARIZER_DECODER"
@@ -107,16 +109,21 @@ def _t5(model):
 class _Linear:
     """One projection: `F.linear` on a plain weight, else the module itself (LoRA, int8)."""
 
-    __slots__ = ("weight", "module")
+    __slots__ = ("weight", "module", "kernel")
 
     def __init__(self, module):
         import torch
         plain = type(module) is torch.nn.Linear and module.bias is None
         self.weight = module.weight if plain else None
         self.module = module
+        self.kernel = plain and kernels.usable_weight(module.weight)
 
     def __call__(self, x, adapter_names=None):
         if self.weight is not None:
+            if self.kernel:
+                y = kernels.linear(x, self.weight)
+                if y is not None:
+                    return y
             from torch.nn.functional import linear
             return linear(x, self.weight)
         if adapter_names is not None and hasattr(self.module, "lora_A"):
