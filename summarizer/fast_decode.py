@@ -27,8 +27,9 @@ import os
 
 from . import kernels
 
-# Opt-in until its speed is measured on flan-t5-base (benchmarks/README.md): "fast" turns the loop
-# on; "generate" (the default) keeps Hugging Face's generate.
+# "auto" (the default): this loop for models on the CPU, Hugging Face's generate elsewhere (on a
+# GPU generate's kernels are already fast, and the loop has not been measured there);
+# "fast" forces the loop; "generate" forces generate.
 DECODER_ENV = "SUMMARIZER_DECODER"
 
 # Generation settings whose processors this loop implements, with the values that mean "off".
@@ -52,8 +53,21 @@ class Unsupported(Exception):
 
 
 def engine_setting() -> str:
-    value = os.environ.get(DECODER_ENV, "generate").strip().lower()
-    return "fast" if value in ("fast", "1", "on", "true", "yes") else "generate"
+    value = os.environ.get(DECODER_ENV, "auto").strip().lower()
+    if value in ("fast", "1", "on", "true", "yes"):
+        return "fast"
+    return "generate" if value in ("generate", "0", "off", "false", "no") else "auto"
+
+
+def applies(model) -> bool:
+    """Whether `summarizer.generation` should try this loop for `model` under the current setting."""
+    setting = engine_setting()
+    if setting != "auto":
+        return setting == "fast"
+    try:
+        return next(model.parameters()).device.type == "cpu"
+    except (StopIteration, AttributeError):
+        return False
 
 
 def settings(model, **kwargs) -> dict:
@@ -155,9 +169,13 @@ class _Layer:
         self.wo_dtype = weight.dtype if isinstance(weight, torch.Tensor) else None
 
 
-def _rms_norm(norm, x):
+def _rms_norm(norm, x, kernel: bool = False):
     """T5LayerNorm.forward, inlined (its own arithmetic, without the module call)."""
     import torch
+    if kernel:
+        y = kernels.rms_norm(x, norm.weight, norm.variance_epsilon)
+        if y is not None:
+            return y
     variance = x.to(torch.float32).pow(2).mean(-1, keepdim=True)
     x = x * torch.rsqrt(variance + norm.variance_epsilon)
     if norm.weight.dtype in (torch.float16, torch.bfloat16):
@@ -185,6 +203,12 @@ class _Decoder:
         self.scale = (config.d_model ** -0.5) if (config.tie_word_embeddings if scale is None else scale) else None
         self.attend = ALL_ATTENTION_FUNCTIONS.get_interface(config._attn_implementation, eager_attention_forward)
         self.dtype = t5.lm_head.weight.dtype if hasattr(t5.lm_head, "weight") else torch.float32
+        # The compiled CPU kernels (summarizer/kernels) for attention, norms and the activation;
+        # projections decide for themselves (a LoRA-wrapped one stays PEFT's).
+        self.kernel = (self.dtype == torch.float32 and t5.device.type == "cpu" and kernels.enabled()
+                       and kernels.library() is not None)
+        self.gelu_gate = self.kernel and all(
+            layer.gated and type(layer.act).__name__ == "NewGELUActivation" for layer in self.layers)
 
     def start(self, encoder_out, encoder_mask, max_length: int, adapter_names=None):
         """A fresh cache for `encoder_out` rows: cross-attention K/V once, self-attention buffers empty."""
@@ -194,6 +218,8 @@ class _Decoder:
         cross = [(layer.cross_k(encoder_out, adapter_names).view(shape).transpose(1, 2),
                   layer.cross_v(encoder_out, adapter_names).view(shape).transpose(1, 2))
                  for layer in self.layers]
+        if self.kernel:  # the attention kernel reads each head's keys as one block
+            cross = [(k.contiguous(), v.contiguous()) for k, v in cross]
         dtype = encoder_out.dtype
         if encoder_mask is None or bool(encoder_mask.all()):
             cross_bias = torch.zeros((1, self.heads, 1, source), dtype=dtype, device=encoder_out.device)
@@ -208,6 +234,16 @@ class _Decoder:
         return {"cross": cross, "cross_bias": cross_bias, "self_bias": self_bias, "cache": cache,
                 "adapter_names": adapter_names}
 
+    def _attention(self, module, q, keys, values, bias, head_shape):
+        """One query per row against the cached keys/values: rows x 1 x (heads * d_kv)."""
+        if self.kernel:
+            out = kernels.attend(q, keys, values, bias)
+            if out is not None:
+                return out
+        q = q.view(head_shape).transpose(1, 2)
+        out, _ = self.attend(module, q, keys, values, None, dropout=0.0, scaling=1.0, position_bias=bias)
+        return out.reshape(head_shape[0], 1, -1).contiguous()
+
     def reorder(self, state, rows):
         """Beam search: keep the caches of the beams that survive (generate's reorder_cache)."""
         state["cache"] = [c.index_select(1, rows) for c in state["cache"]]
@@ -221,29 +257,30 @@ class _Decoder:
         hidden = self.embed(tokens[:, None])
         head_shape = (rows, 1, self.heads, self.d_kv)
         self_bias, cross_bias = state["self_bias"][t], state["cross_bias"]
-        attend = self.attend
+        kernel = self.kernel
         for layer, cache, (cross_k, cross_v) in zip(self.layers, state["cache"], state["cross"]):
-            x = _rms_norm(layer.norm1, hidden)
-            q = layer.q(x, names).view(head_shape).transpose(1, 2)
+            x = _rms_norm(layer.norm1, hidden, kernel)
+            q = layer.q(x, names)
             cache[0, :, :, t:t + 1] = layer.k(x, names).view(head_shape).transpose(1, 2)
             cache[1, :, :, t:t + 1] = layer.v(x, names).view(head_shape).transpose(1, 2)
-            out, _ = attend(layer.attention_module, q, cache[0, :, :, :t + 1], cache[1, :, :, :t + 1], None,
-                            dropout=0.0, scaling=1.0, position_bias=self_bias)
-            hidden = hidden + layer.o(out.reshape(rows, 1, -1).contiguous(), names)
-            x = _rms_norm(layer.norm2, hidden)
-            q = layer.cross_q(x, names).view(head_shape).transpose(1, 2)
-            out, _ = attend(layer.cross_module, q, cross_k, cross_v, None,
-                            dropout=0.0, scaling=1.0, position_bias=cross_bias)
-            hidden = hidden + layer.cross_o(out.reshape(rows, 1, -1).contiguous(), names)
-            x = _rms_norm(layer.norm3, hidden)
+            out = self._attention(layer.attention_module, q, cache[0, :, :, :t + 1], cache[1, :, :, :t + 1],
+                                  self_bias, head_shape)
+            hidden = hidden + layer.o(out, names)
+            x = _rms_norm(layer.norm2, hidden, kernel)
+            out = self._attention(layer.cross_module, layer.cross_q(x, names), cross_k, cross_v, cross_bias,
+                                  head_shape)
+            hidden = hidden + layer.cross_o(out, names)
+            x = _rms_norm(layer.norm3, hidden, kernel)
             if layer.gated:
-                x = layer.act(layer.wi_0(x, names)) * layer.wi_1(x, names)
+                x, up = layer.wi_0(x, names), layer.wi_1(x, names)
+                if not (self.gelu_gate and kernels.gelu_gate(x, up)):
+                    x = layer.act(x) * up
             else:
                 x = layer.act(layer.wi(x, names))
             if layer.wo_dtype is not None and x.dtype != layer.wo_dtype and layer.wo_dtype != torch.int8:
                 x = x.to(layer.wo_dtype)
             hidden = hidden + layer.wo(x, names)
-        hidden = _rms_norm(self.final_norm, hidden)
+        hidden = _rms_norm(self.final_norm, hidden, kernel)
         if self.scale is not None:
             hidden = hidden * self.scale
         return self.lm_head(hidden, names)[:, -1].to(copy=True, dtype=torch.float32)

@@ -380,11 +380,12 @@ def _decode(backbone_id: int, prompts: list[str], adapters: list[str], soft_prom
 def _run_generate(model, inputs: dict, kwargs: dict):
     """The fast decode loop (summarizer.fast_decode) where it applies, else `model.generate`.
 
-    Same tokens either way (greedy and beam); SUMMARIZER_DECODER=generate forces `generate`.
+    The loop runs on the CPU by default and gives the same tokens (tests/test_fast_decode.py,
+    benchmarks/check_fast_decode.py); SUMMARIZER_DECODER=generate forces `generate`.
     """
     from . import fast_decode
 
-    if fast_decode.engine_setting() == "fast":
+    if fast_decode.applies(model):
         try:
             return fast_decode.generate(model, **inputs, **kwargs)
         except fast_decode.Unsupported:

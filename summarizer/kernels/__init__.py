@@ -1,11 +1,12 @@
-"""A CPU matrix-vector product for decoding, compiled on first use with the machine's C compiler.
+"""CPU kernels for a T5 decode step, compiled on first use with the machine's C compiler.
 
 Why: at decode batch sizes (1 to a few rows) torch's fp32 `F.linear` reads weights at well
 under half the speed memory delivers them on the AMD EPYC CPUs measured here, and batch-1
-decoding is nothing but reading weights (benchmarks/README.md). `linear.c` is a plain loop that
-the compiler vectorises for the CPU it runs on.
+decoding is nothing but reading weights; the rest of a step is dozens of tiny ops per layer,
+each paying torch's dispatch (benchmarks/README.md). `decode.c` holds plain loops the compiler
+vectorises for the CPU it runs on: the projection, attention over the cache, RMS norm, gated GELU.
 
-How: `cc -O3 -march=native -fopenmp` builds `linear.c` once into the user's cache folder
+How: `cc -O3 -march=native -fopenmp` builds `decode.c` once into the user's cache folder
 (`$XDG_CACHE_HOME` or `~/.cache`, `dialogsum-studio/kernels/`), under a name made from the
 source, the flags and the CPU, written to a temporary name and renamed so a half-built library
 is never loaded. It links the libgomp torch has already loaded (same soname), so there is one
@@ -30,8 +31,9 @@ logger = logging.getLogger(__name__)
 
 KERNELS_ENV = "SUMMARIZER_CPU_KERNELS"
 MAX_ROWS = 16  # beyond this a blocked GEMM (MKL) beats a row-at-a-time dot product
-_SOURCE = Path(__file__).with_name("linear.c")
-_FLAGS = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC"]
+_SOURCE = Path(__file__).with_name("decode.c")
+_FLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-shared", "-fPIC"]
+_LIBS = ["-lm"]
 
 _lock = threading.Lock()
 _library = None
@@ -58,18 +60,25 @@ def cache_folder() -> Path:
     return Path(root) / "dialogsum-studio" / "kernels"
 
 
+def _compiler() -> str:
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        raise RuntimeError("no C compiler (cc) on PATH")
+    return compiler
+
+
 def _build(compiler: str) -> Path:
     source = _SOURCE.read_bytes()
     key = hashlib.sha256(source + " ".join([compiler, *_FLAGS, _cpu_signature()]).encode()).hexdigest()[:16]
     folder = cache_folder()
-    target = folder / f"linear-{key}.so"
+    target = folder / f"decode-{key}.so"
     if target.is_file():
         return target
     folder.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(dir=folder, prefix=".linear-", suffix=".so")
+    handle, partial = tempfile.mkstemp(dir=folder, prefix=".decode-", suffix=".so")
     os.close(handle)
     try:
-        subprocess.run([compiler, *_FLAGS, str(_SOURCE), "-o", partial], check=True,
+        subprocess.run([compiler, *_FLAGS, str(_SOURCE), "-o", partial, *_LIBS], check=True,
                        capture_output=True, text=True, timeout=120)
         os.replace(partial, target)  # whole or not at all
     finally:
@@ -88,12 +97,14 @@ def library():
             return _library
         try:
             import torch  # noqa: F401 - torch's libgomp first, so the kernel shares its thread pool
-            compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-            if compiler is None:
-                raise RuntimeError("no C compiler (cc) on PATH")
-            lib = ctypes.CDLL(str(_build(compiler)))
-            lib.linear_rows.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_long] * 3 + [ctypes.c_int]
-            lib.linear_rows.restype = None
+            lib = ctypes.CDLL(str(_build(_compiler())))
+            pointer, long = ctypes.c_void_p, ctypes.c_long
+            lib.linear_rows.argtypes = [pointer] * 3 + [long] * 3 + [ctypes.c_int]
+            lib.attend_rows.argtypes = [pointer] * 6 + [long] * 8 + [ctypes.c_int]
+            lib.rms_norm_rows.argtypes = [pointer] * 3 + [long] * 2 + [ctypes.c_float]
+            lib.gelu_gate.argtypes = [pointer] * 2 + [long]
+            for function in (lib.linear_rows, lib.attend_rows, lib.rms_norm_rows, lib.gelu_gate):
+                function.restype = None
             _library = lib
         except (OSError, RuntimeError, subprocess.SubprocessError) as err:
             detail = getattr(err, "stderr", None) or str(err)
@@ -125,3 +136,48 @@ def linear(x, weight):
     lib.linear_rows(x.data_ptr(), weight.data_ptr(), y.data_ptr(), rows, in_features, out_features,
                     torch.get_num_threads())
     return y
+
+
+def attend(q, k, v, bias):
+    """softmax(q @ k.T + bias) @ v for one query per (row, head), or None if not here.
+
+    q: rows x 1 x (heads * d) contiguous, as the q projection returns it; k, v: rows x heads x
+    length x d views whose last two dimensions are contiguous (a slice of a preallocated cache
+    is); bias: broadcastable to rows x heads x 1 x length, last dimension contiguous. Returns
+    rows x 1 x (heads * d), what the output projection takes.
+    """
+    import torch
+    lib = library()
+    rows, heads, length, d = k.shape
+    if (lib is None or k.stride(3) != 1 or k.stride(2) != d or v.stride() != k.stride()
+            or bias.stride(-1) != 1 or not q.is_contiguous()):
+        return None
+    out = torch.empty((rows, 1, heads * d), dtype=torch.float32)
+    scratch = torch.empty(rows * heads * length, dtype=torch.float32)
+    bias_row = bias.stride(0) if bias.shape[0] > 1 else 0
+    bias_head = bias.stride(1) if bias.shape[1] > 1 else 0
+    lib.attend_rows(q.data_ptr(), k.data_ptr(), v.data_ptr(), bias.data_ptr(), out.data_ptr(),
+                    scratch.data_ptr(), rows, heads, length, d, k.stride(0), k.stride(1),
+                    bias_row, bias_head, torch.get_num_threads())
+    return out
+
+
+def rms_norm(x, weight, eps: float):
+    """T5LayerNorm on contiguous fp32 rows (weight fp32), or None if not here."""
+    import torch
+    lib = library()
+    if lib is None or not x.is_contiguous() or weight.dtype != torch.float32:
+        return None
+    y = torch.empty_like(x)
+    lib.rms_norm_rows(x.data_ptr(), weight.data_ptr(), y.data_ptr(), x.numel() // x.shape[-1],
+                      x.shape[-1], eps)
+    return y
+
+
+def gelu_gate(gate, up):
+    """gelu_new(gate) * up, written into `gate` (both contiguous fp32, same shape); False if not here."""
+    lib = library()
+    if lib is None or not (gate.is_contiguous() and up.is_contiguous()) or gate.shape != up.shape:
+        return False
+    lib.gelu_gate(gate.data_ptr(), up.data_ptr(), gate.numel())
+    return True

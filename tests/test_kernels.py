@@ -1,0 +1,101 @@
+"""The compiled CPU decode kernels (summarizer/kernels) compute what torch computes.
+
+Each kernel against the torch ops it replaces, to float rounding; the library builds once into
+the cache folder and is found there again; switched off, every kernel declines and the decode
+loop falls back to torch's ops with the same tokens.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from summarizer import kernels
+
+pytestmark = pytest.mark.skipif(kernels.library() is None, reason="no C compiler here: kernels fall back to torch")
+
+
+def test_linear_matches_f_linear_for_decode_batch_sizes():
+    torch.manual_seed(0)
+    weight = torch.randn(1030, 96)  # an output count that is not a multiple of the 4-row block
+    for rows in (1, 3, kernels.MAX_ROWS):
+        x = torch.randn(rows, 1, 96)
+        got = kernels.linear(x, weight)
+        assert got.shape == (rows, 1, 1030)
+        torch.testing.assert_close(got, torch.nn.functional.linear(x, weight), rtol=1e-5, atol=1e-4)
+    assert kernels.linear(torch.randn(kernels.MAX_ROWS + 1, 96), weight) is None  # MKL's GEMM there
+    assert kernels.linear(torch.randn(2, 96, dtype=torch.float64), weight.double()) is None
+
+
+def test_attention_matches_sdpa_with_bias_and_mask():
+    torch.manual_seed(1)
+    rows, heads, length, d = 2, 3, 7, 16
+    cache = torch.randn(2, rows, heads, length + 5, d)  # a preallocated cache, partly filled
+    keys, values = cache[0, :, :, :length], cache[1, :, :, :length]
+    q = torch.randn(rows, 1, heads * d)
+    bias = torch.randn(1, heads, 1, length)
+    masked = bias.expand(rows, heads, 1, length).clone()
+    masked[1, :, :, -2:] = torch.finfo(torch.float32).min  # padding in row 1
+    for b in (bias, masked):
+        expected = torch.nn.functional.scaled_dot_product_attention(
+            q.view(rows, 1, heads, d).transpose(1, 2), keys, values, attn_mask=b, scale=1.0)
+        got = kernels.attend(q, keys, values, b)
+        torch.testing.assert_close(got, expected.transpose(1, 2).reshape(rows, 1, -1), rtol=1e-5, atol=1e-5)
+    assert kernels.attend(q, keys.transpose(2, 3), values, bias) is None  # keys not laid out by position
+
+
+def test_rms_norm_and_gated_gelu_match_transformers():
+    from transformers.activations import NewGELUActivation
+    from transformers.models.t5.modeling_t5 import T5LayerNorm
+
+    torch.manual_seed(2)
+    norm = T5LayerNorm(64, eps=1e-6)
+    with torch.no_grad():
+        norm.weight.normal_()
+    x = torch.randn(3, 1, 64)
+    torch.testing.assert_close(kernels.rms_norm(x, norm.weight.detach(), 1e-6), norm(x).detach())
+    gate, up = torch.randn(2, 1, 200), torch.randn(2, 1, 200)
+    expected = NewGELUActivation()(gate) * up
+    assert kernels.gelu_gate(gate, up) is True
+    torch.testing.assert_close(gate, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_builds_once_into_the_cache_and_atomically(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    built = kernels._build(kernels._compiler())
+    assert built.parent == tmp_path / "dialogsum-studio" / "kernels" and built.is_file()
+    stamp = built.stat().st_mtime_ns
+    assert kernels._build(kernels._compiler()) == built and built.stat().st_mtime_ns == stamp
+    assert [p.name for p in built.parent.iterdir()] == [built.name]  # no partial file left
+
+
+def test_switched_off_the_kernels_decline_and_decoding_still_matches_generate(monkeypatch, tiny_models):
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    from summarizer import fast_decode
+
+    monkeypatch.setenv(kernels.KERNELS_ENV, "0")
+    assert not kernels.usable_weight(torch.randn(4, 4))
+    model = AutoModelForSeq2SeqLM.from_pretrained(tiny_models["base"]).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_models["base"])
+    inputs = tokenizer(["#Person1#: Hello there.\n#Person2#: Hi, how are you?"], return_tensors="pt")
+    fast_decode._DECODERS.clear()
+    with torch.inference_mode():
+        got = fast_decode.generate(model, **inputs, max_new_tokens=8, min_new_tokens=8)
+        expected = model.generate(**inputs, max_new_tokens=8, min_new_tokens=8)
+    decoder = fast_decode._decoder_for(model)
+    assert not decoder.kernel and decoder.layers[0].q.kernel is False
+    assert got.tolist() == expected.tolist()
+    fast_decode._DECODERS.clear()
+
+
+def test_no_compiler_means_no_library(monkeypatch, tmp_path):
+    monkeypatch.setattr(kernels, "_library", None)
+    monkeypatch.setattr(kernels, "_tried", False)
+    monkeypatch.setenv("CC", "/nonexistent/cc")
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert kernels.library() is None
+    assert kernels.linear(torch.randn(1, 8), torch.randn(4, 8)) is None
