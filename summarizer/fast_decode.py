@@ -265,11 +265,11 @@ class _Decoder:
             cache[1, :, :, t:t + 1] = layer.v(x, names).view(head_shape).transpose(1, 2)
             out = self._attention(layer.attention_module, q, cache[0, :, :, :t + 1], cache[1, :, :, :t + 1],
                                   self_bias, head_shape)
-            hidden = hidden + layer.o(out, names)
+            hidden.add_(layer.o(out, names))
             x = _rms_norm(layer.norm2, hidden, kernel)
             out = self._attention(layer.cross_module, layer.cross_q(x, names), cross_k, cross_v, cross_bias,
                                   head_shape)
-            hidden = hidden + layer.cross_o(out, names)
+            hidden.add_(layer.cross_o(out, names))
             x = _rms_norm(layer.norm3, hidden, kernel)
             if layer.gated:
                 x, up = layer.wi_0(x, names), layer.wi_1(x, names)
@@ -279,7 +279,7 @@ class _Decoder:
                 x = layer.act(layer.wi(x, names))
             if layer.wo_dtype is not None and x.dtype != layer.wo_dtype and layer.wo_dtype != torch.int8:
                 x = x.to(layer.wo_dtype)
-            hidden = hidden + layer.wo(x, names)
+            hidden.add_(layer.wo(x, names))
         hidden = _rms_norm(self.final_norm, hidden, kernel)
         if self.scale is not None:
             hidden = hidden * self.scale

@@ -100,7 +100,7 @@ def library():
             lib = ctypes.CDLL(str(_build(_compiler())))
             pointer, long = ctypes.c_void_p, ctypes.c_long
             lib.linear_rows.argtypes = [pointer] * 3 + [long] * 3 + [ctypes.c_int]
-            lib.attend_rows.argtypes = [pointer] * 6 + [long] * 8 + [ctypes.c_int]
+            lib.attend_rows.argtypes = [pointer] * 5 + [long] * 8 + [ctypes.c_int]
             lib.rms_norm_rows.argtypes = [pointer] * 3 + [long] * 2 + [ctypes.c_float]
             lib.gelu_gate.argtypes = [pointer] * 2 + [long]
             for function in (lib.linear_rows, lib.attend_rows, lib.rms_norm_rows, lib.gelu_gate):
@@ -153,11 +153,10 @@ def attend(q, k, v, bias):
             or bias.stride(-1) != 1 or not q.is_contiguous()):
         return None
     out = torch.empty((rows, 1, heads * d), dtype=torch.float32)
-    scratch = torch.empty(rows * heads * length, dtype=torch.float32)
     bias_row = bias.stride(0) if bias.shape[0] > 1 else 0
     bias_head = bias.stride(1) if bias.shape[1] > 1 else 0
     lib.attend_rows(q.data_ptr(), k.data_ptr(), v.data_ptr(), bias.data_ptr(), out.data_ptr(),
-                    scratch.data_ptr(), rows, heads, length, d, k.stride(0), k.stride(1),
+                    rows, heads, length, d, k.stride(0), k.stride(1),
                     bias_row, bias_head, torch.get_num_threads())
     return out
 
