@@ -169,6 +169,31 @@ class _Layer:
         self.wo_dtype = weight.dtype if isinstance(weight, torch.Tensor) else None
 
 
+def _plain_weight(module):
+    """The fp32 weight `module` applies right now as a bare projection, or None.
+
+    A LoRA layer counts when none of its adapters is active (the base model's rows once an
+    adapter is loaded beside it); a merged one does not (PEFT would unmerge it first).
+    """
+    import torch
+    if type(module) is torch.nn.Linear:
+        return module.weight if module.bias is None and kernels.usable_weight(module.weight) else None
+    base = getattr(module, "base_layer", None)
+    if base is None or getattr(module, "merged", True) or not hasattr(module, "lora_A"):
+        return None
+    if not module.disable_adapters and any(name in module.lora_A for name in module.active_adapters):
+        return None
+    return _plain_weight(base)
+
+
+def _plain_norm(norm):
+    import torch
+    weight = getattr(norm, "weight", None)
+    plain = (isinstance(weight, torch.Tensor) and weight.dtype == torch.float32 and weight.is_contiguous()
+             and weight.device.type == "cpu")
+    return weight if plain else None
+
+
 def _rms_norm(norm, x, kernel: bool = False):
     """T5LayerNorm.forward, inlined (its own arithmetic, without the module call)."""
     import torch
@@ -210,6 +235,30 @@ class _Decoder:
         self.gelu_gate = self.kernel and all(
             layer.gated and type(layer.act).__name__ == "NewGELUActivation" for layer in self.layers)
 
+    def _whole_step_weights(self, adapter_names):
+        """Per layer, decode.c's decoder_step weights, if this call can run as one C call per token."""
+        import torch
+        if not self.kernel or adapter_names is not None or _plain_norm(self.final_norm) is None:
+            return None
+        if _plain_weight(self.lm_head.module) is None or type(self.embed) is not torch.nn.Embedding:
+            return None
+        weights = []
+        for layer in self.layers:
+            if not (self.gelu_gate or (not layer.gated and type(layer.act) is torch.nn.ReLU)):
+                return None
+            if layer.gated:
+                up, down = (_plain_weight(layer.wi_0.module), _plain_weight(layer.wi_1.module))
+            else:
+                up, down = _plain_weight(layer.wi.module), None
+            projections = [_plain_weight(p.module) for p in (layer.q, layer.k, layer.v, layer.o)]
+            cross = [_plain_weight(layer.cross_q.module), _plain_weight(layer.cross_o.module)]
+            norms = [_plain_norm(n) for n in (layer.norm1, layer.norm2, layer.norm3)]
+            found = [norms[0], *projections, norms[1], *cross, norms[2], up, down, _plain_weight(layer.wo.module)]
+            if any(w is None for i, w in enumerate(found) if not (i == 10 and not layer.gated)):
+                return None
+            weights.append(found)
+        return weights
+
     def start(self, encoder_out, encoder_mask, max_length: int, adapter_names=None):
         """A fresh cache for `encoder_out` rows: cross-attention K/V once, self-attention buffers empty."""
         import torch
@@ -231,8 +280,16 @@ class _Decoder:
         self_bias = [bias[:, :, t:t + 1, :t + 1].contiguous() for t in range(steps)]
         cache = [torch.empty((2, rows, self.heads, steps, self.d_kv), dtype=dtype, device=encoder_out.device)
                  for _ in self.layers]
-        return {"cross": cross, "cross_bias": cross_bias, "self_bias": self_bias, "cache": cache,
-                "adapter_names": adapter_names}
+        state = {"cross": cross, "cross_bias": cross_bias, "self_bias": self_bias, "cache": cache,
+                 "adapter_names": adapter_names, "whole_step": None}
+        weights = self._whole_step_weights(adapter_names) if encoder_out.dtype == torch.float32 else None
+        if weights is not None and rows <= kernels.MAX_ROWS:
+            state["whole_step"] = kernels.DecoderStep(
+                weights, self.final_norm.weight, _plain_weight(self.lm_head.module),
+                self.final_norm.variance_epsilon, self.scale, rows, self.heads, self.d_kv, steps, source,
+                self.layers[0].gated)
+            state["whole_step"].bind(cache, cross, cross_bias)
+        return state
 
     def _attention(self, module, q, keys, values, bias, head_shape):
         """One query per row against the cached keys/values: rows x 1 x (heads * d_kv)."""
@@ -248,12 +305,16 @@ class _Decoder:
         """Beam search: keep the caches of the beams that survive (generate's reorder_cache)."""
         state["cache"] = [c.index_select(1, rows) for c in state["cache"]]
         state["cross"] = [(k.index_select(0, rows), v.index_select(0, rows)) for k, v in state["cross"]]
+        if state["whole_step"] is not None:
+            state["whole_step"].bind(state["cache"], state["cross"], state["cross_bias"])
 
     def step(self, state, tokens, t: int):
         """Logits (float32, rows x vocab) for `tokens` (rows,) at decoder position `t`."""
         import torch
         names = state["adapter_names"]
         rows = tokens.shape[0]
+        if state["whole_step"] is not None:  # every layer plain fp32: one C call (decode.c)
+            return state["whole_step"](self.embed(tokens).contiguous(), state["self_bias"][t], t)
         hidden = self.embed(tokens[:, None])
         head_shape = (rows, 1, self.heads, self.d_kv)
         self_bias, cross_bias = state["self_bias"][t], state["cross_bias"]

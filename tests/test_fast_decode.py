@@ -99,8 +99,9 @@ def test_lora_rows_match_generate(tiny_models, beams):
     kwargs = dict(max_new_tokens=10, min_new_tokens=10, num_beams=beams)
     expected, got = _both(peft, inputs, **kwargs)  # the adapter on every row
     assert got.tolist() == expected.tolist()
-    with peft.disable_adapter():
-        base, _ = _both(peft, inputs, **kwargs)
+    with peft.disable_adapter():  # the base rows: the whole-step kernel, past PEFT's wrappers
+        base, base_fast = _both(peft, inputs, **kwargs)
+    assert base_fast.tolist() == base.tolist()
     assert base.tolist() != expected.tolist()  # the adapter matters
     if beams == 1:  # a mixed batch: base, LoRA, base (the registry never mixes with beams)
         names = ["__base__", "lora", "__base__"]

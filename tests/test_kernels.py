@@ -99,3 +99,51 @@ def test_no_compiler_means_no_library(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert kernels.library() is None
     assert kernels.linear(torch.randn(1, 8), torch.randn(4, 8)) is None
+
+
+@pytest.mark.parametrize("overrides", [{}, dict(feed_forward_proj="relu", d_kv=64, num_heads=2, tie_word_embeddings=True)])
+def test_whole_step_matches_the_step_op_by_op(overrides):
+    """decode.c's decoder_step (one call per token) against the per-op step, through a beam reorder."""
+    from transformers import T5ForConditionalGeneration
+
+    from helpers import tiny_t5_config
+    from summarizer import fast_decode
+
+    torch.manual_seed(3)
+    model = T5ForConditionalGeneration(tiny_t5_config(50, **overrides)).eval()
+    decoder = fast_decode._Decoder(model)
+    encoded = torch.randn(3, 7, model.config.d_model)
+    mask = torch.ones(3, 7, dtype=torch.long)
+    mask[2, -2:] = 0  # a padded row: the cross-attention bias differs per row
+    with torch.inference_mode():
+        whole, by_op = decoder.start(encoded, mask, 8), decoder.start(encoded, mask, 8)
+        assert whole["whole_step"] is not None
+        by_op["whole_step"] = None
+        tokens = torch.zeros(3, dtype=torch.long)
+        for t in range(6):
+            expected = decoder.step(by_op, tokens, t)
+            torch.testing.assert_close(decoder.step(whole, tokens, t), expected, rtol=1e-4, atol=1e-4)
+            tokens = expected.argmax(-1)
+            if t == 2:  # beam search keeps rows 1, 1, 0
+                survivors = torch.tensor([1, 1, 0])
+                decoder.reorder(whole, survivors)
+                decoder.reorder(by_op, survivors)
+                tokens = tokens[survivors]
+
+
+def test_whole_step_only_where_every_projection_is_plain(tiny_models):
+    from peft import PeftModel
+    from transformers import AutoModelForSeq2SeqLM
+
+    from summarizer import fast_decode
+
+    peft = PeftModel.from_pretrained(AutoModelForSeq2SeqLM.from_pretrained(tiny_models["base"]),
+                                     tiny_models["lora"], adapter_name="lora").eval()
+    t5 = peft.base_model.model
+    decoder = fast_decode._decoder_for(t5)
+    encoded = torch.randn(1, 5, t5.config.d_model)
+    with torch.inference_mode():
+        with peft.disable_adapter():  # the base model's rows, with an adapter loaded beside it
+            assert decoder.start(encoded, None, 4)["whole_step"] is not None
+        assert decoder.start(encoded, None, 4)["whole_step"] is None  # LoRA active: PEFT's layers
+        assert decoder.start(encoded, None, 4, adapter_names=["__base__"])["whole_step"] is None

@@ -103,7 +103,10 @@ def library():
             lib.attend_rows.argtypes = [pointer] * 5 + [long] * 8 + [ctypes.c_int]
             lib.rms_norm_rows.argtypes = [pointer] * 3 + [long] * 2 + [ctypes.c_float]
             lib.gelu_gate.argtypes = [pointer] * 2 + [long]
-            for function in (lib.linear_rows, lib.attend_rows, lib.rms_norm_rows, lib.gelu_gate):
+            lib.decoder_step.argtypes = ([pointer] * 2 + [long] + [pointer] * 7
+                                         + [ctypes.c_float] * 2 + [ctypes.c_int])
+            for function in (lib.linear_rows, lib.attend_rows, lib.rms_norm_rows, lib.gelu_gate,
+                             lib.decoder_step):
                 function.restype = None
             _library = lib
         except (OSError, RuntimeError, subprocess.SubprocessError) as err:
@@ -180,3 +183,53 @@ def gelu_gate(gate, up):
         return False
     lib.gelu_gate(gate.data_ptr(), up.data_ptr(), gate.numel())
     return True
+
+
+# decode.c's decoder_step: pointers per layer, and the dimensions, in its order.
+LAYER_WEIGHTS = ("norm1", "q", "k", "v", "o", "norm2", "cross_q", "cross_o", "norm3", "wi_0", "wi_1", "wo")
+LAYER_POINTERS = len(LAYER_WEIGHTS) + 3  # then the self-attention cache, cross K, cross V
+_DIM_ROWS, _DIM_D_MODEL, _DIM_HEADS, _DIM_D_KV, _DIM_D_FF, _DIM_VOCAB, _DIM_STEPS, _DIM_T, _DIM_SOURCE, _DIM_GATED, _DIM_CROSS_BIAS_ROW = range(11)
+
+
+class DecoderStep:
+    """One call per token for a decoder whose layers are all plain fp32 (decode.c: decoder_step).
+
+    `layers`: per layer, the weights named in LAYER_WEIGHTS (wi_1 None when not gated, and wi_0
+    is then `wi`); the arguments that stay the same between steps are kept here, and `bind`
+    points them at a state's caches (again after beam search reorders them).
+    """
+
+    def __init__(self, layers, final_norm, lm_head, eps: float, scale, rows: int, heads: int, d_kv: int,
+                 steps: int, source: int, gated: bool):
+        import torch
+        self.lib = library()
+        self.layers, self.final_norm, self.lm_head = layers, final_norm, lm_head
+        self.eps, self.scale = float(eps), 1.0 if scale is None else float(scale)
+        d_model, d_ff, vocab = lm_head.shape[1], layers[0][9].shape[0], lm_head.shape[0]
+        self.rows, self.d_model, self.vocab = rows, d_model, vocab
+        self.dims = (ctypes.c_long * 11)()
+        self.dims[_DIM_ROWS], self.dims[_DIM_D_MODEL], self.dims[_DIM_HEADS], self.dims[_DIM_D_KV] = rows, d_model, heads, d_kv
+        self.dims[_DIM_D_FF], self.dims[_DIM_VOCAB], self.dims[_DIM_STEPS], self.dims[_DIM_SOURCE] = d_ff, vocab, steps, source
+        self.dims[_DIM_GATED] = int(gated)
+        self.scratch = torch.empty(rows * (d_model + 4 * heads * d_kv + 2 * d_ff), dtype=torch.float32)
+        self.pointers = (ctypes.c_void_p * (LAYER_POINTERS * len(layers)))()
+
+    def bind(self, caches, cross, cross_bias) -> None:
+        """Point at these caches (per layer K|V buffer, (K, V) of the encoder) and cross bias."""
+        for index, (weights, cache, (key, value)) in enumerate(zip(self.layers, caches, cross)):
+            base = index * LAYER_POINTERS
+            for offset, tensor in enumerate((*weights, cache, key, value)):
+                self.pointers[base + offset] = None if tensor is None else tensor.data_ptr()
+        self.cross_bias = cross_bias
+        self.dims[_DIM_CROSS_BIAS_ROW] = cross_bias.stride(0) if cross_bias.shape[0] > 1 else 0
+
+    def __call__(self, hidden, self_bias, t: int):
+        """Logits (rows x vocab, float32) for `hidden` (the embedded tokens, rows x d_model, updated in place)."""
+        import torch
+        self.dims[_DIM_T] = t
+        logits = torch.empty((self.rows, self.vocab), dtype=torch.float32)
+        self.lib.decoder_step(hidden.data_ptr(), self.pointers, len(self.layers), self.final_norm.data_ptr(),
+                              self.lm_head.data_ptr(), logits.data_ptr(), self_bias.data_ptr(),
+                              self.cross_bias.data_ptr(), self.scratch.data_ptr(), self.dims, self.eps,
+                              self.scale, torch.get_num_threads())
+        return logits
