@@ -177,7 +177,7 @@ def _plain_weight(module):
     """
     import torch
     if type(module) is torch.nn.Linear:
-        return module.weight if module.bias is None and kernels.usable_weight(module.weight) else None
+        return module.weight if module.bias is None and kernels.step_weight(module.weight) else None
     base = getattr(module, "base_layer", None)
     if base is None or getattr(module, "merged", True) or not hasattr(module, "lora_A"):
         return None
@@ -187,11 +187,12 @@ def _plain_weight(module):
 
 
 def _plain_norm(norm):
+    """A norm's weight in fp32 (a copy of a bf16 one: the whole step keeps activations in fp32)."""
     import torch
     weight = getattr(norm, "weight", None)
-    plain = (isinstance(weight, torch.Tensor) and weight.dtype == torch.float32 and weight.is_contiguous()
-             and weight.device.type == "cpu")
-    return weight if plain else None
+    if not (isinstance(weight, torch.Tensor) and weight.device.type == "cpu" and weight.dim() == 1):
+        return None
+    return weight.detach().float().contiguous() if weight.dtype != torch.float32 else weight
 
 
 def _rms_norm(norm, x, kernel: bool = False):
@@ -234,18 +235,21 @@ class _Decoder:
                        and kernels.library() is not None)
         self.gelu_gate = self.kernel and all(
             layer.gated and type(layer.act).__name__ == "NewGELUActivation" for layer in self.layers)
+        # decode.c's decoder_step: fp32 or bf16 weights (SUMMARIZER_QUANTIZE=bf16), gelu_new gated or ReLU
+        self.whole = (t5.device.type == "cpu" and kernels.enabled() and kernels.library() is not None and (
+            all(layer.gated and type(layer.act).__name__ == "NewGELUActivation" for layer in self.layers)
+            or all(not layer.gated and type(layer.act) is torch.nn.ReLU for layer in self.layers)))
 
     def _whole_step_weights(self, adapter_names):
         """Per layer, decode.c's decoder_step weights, if this call can run as one C call per token."""
         import torch
-        if not self.kernel or adapter_names is not None or _plain_norm(self.final_norm) is None:
+        if not self.whole or adapter_names is not None or _plain_norm(self.final_norm) is None:
             return None
-        if _plain_weight(self.lm_head.module) is None or type(self.embed) is not torch.nn.Embedding:
+        lm_head = _plain_weight(self.lm_head.module)
+        if lm_head is None or type(self.embed) is not torch.nn.Embedding:
             return None
         weights = []
         for layer in self.layers:
-            if not (self.gelu_gate or (not layer.gated and type(layer.act) is torch.nn.ReLU)):
-                return None
             if layer.gated:
                 up, down = (_plain_weight(layer.wi_0.module), _plain_weight(layer.wi_1.module))
             else:
@@ -256,38 +260,41 @@ class _Decoder:
             found = [norms[0], *projections, norms[1], *cross, norms[2], up, down, _plain_weight(layer.wo.module)]
             if any(w is None for i, w in enumerate(found) if not (i == 10 and not layer.gated)):
                 return None
+            if any(w.dtype != lm_head.dtype for w in found[1:5] + found[6:8] + found[9:] if w is not None):
+                return None
             weights.append(found)
-        return weights
+        return weights, lm_head
 
     def start(self, encoder_out, encoder_mask, max_length: int, adapter_names=None):
         """A fresh cache for `encoder_out` rows: cross-attention K/V once, self-attention buffers empty."""
         import torch
         rows, source = encoder_out.shape[:2]
+        found = self._whole_step_weights(adapter_names) if rows <= kernels.MAX_ROWS else None
         shape = (rows, source, self.heads, self.d_kv)
         cross = [(layer.cross_k(encoder_out, adapter_names).view(shape).transpose(1, 2),
                   layer.cross_v(encoder_out, adapter_names).view(shape).transpose(1, 2))
                  for layer in self.layers]
-        if self.kernel:  # the attention kernel reads each head's keys as one block
-            cross = [(k.contiguous(), v.contiguous()) for k, v in cross]
-        dtype = encoder_out.dtype
+        # the whole step keeps activations and caches in fp32, whatever the weights are in
+        dtype = torch.float32 if found is not None else encoder_out.dtype
+        if self.kernel or found is not None:  # the attention kernel reads each head's keys as one block
+            cross = [(k.to(dtype).contiguous(), v.to(dtype).contiguous()) for k, v in cross]
         if encoder_mask is None or bool(encoder_mask.all()):
             cross_bias = torch.zeros((1, self.heads, 1, source), dtype=dtype, device=encoder_out.device)
         else:  # as generate's sdpa path builds it: 0 where attended, the dtype's minimum elsewhere
             keep = encoder_mask.bool()[:, None, None, :].expand(rows, self.heads, 1, source)
             cross_bias = torch.where(keep, torch.zeros((), dtype=dtype), torch.finfo(dtype).min).contiguous()
         steps = max_length  # at most max_length - 1 tokens are fed
-        bias = self.bias_module.compute_bias(steps, steps, device=encoder_out.device)
+        bias = self.bias_module.compute_bias(steps, steps, device=encoder_out.device).to(dtype)
         self_bias = [bias[:, :, t:t + 1, :t + 1].contiguous() for t in range(steps)]
         cache = [torch.empty((2, rows, self.heads, steps, self.d_kv), dtype=dtype, device=encoder_out.device)
                  for _ in self.layers]
         state = {"cross": cross, "cross_bias": cross_bias, "self_bias": self_bias, "cache": cache,
                  "adapter_names": adapter_names, "whole_step": None}
-        weights = self._whole_step_weights(adapter_names) if encoder_out.dtype == torch.float32 else None
-        if weights is not None and rows <= kernels.MAX_ROWS:
+        if found is not None:
+            weights, lm_head = found
             state["whole_step"] = kernels.DecoderStep(
-                weights, self.final_norm.weight, _plain_weight(self.lm_head.module),
-                self.final_norm.variance_epsilon, self.scale, rows, self.heads, self.d_kv, steps, source,
-                self.layers[0].gated)
+                weights, _plain_norm(self.final_norm), lm_head, self.final_norm.variance_epsilon, self.scale,
+                rows, self.heads, self.d_kv, steps, source, self.layers[0].gated)
             state["whole_step"].bind(cache, cross, cross_bias)
         return state
 
@@ -314,7 +321,8 @@ class _Decoder:
         names = state["adapter_names"]
         rows = tokens.shape[0]
         if state["whole_step"] is not None:  # every layer plain fp32: one C call (decode.c)
-            return state["whole_step"](self.embed(tokens).contiguous(), state["self_bias"][t], t)
+            hidden = self.embed(tokens).to(torch.float32).contiguous()
+            return state["whole_step"](hidden, state["self_bias"][t], t)
         hidden = self.embed(tokens[:, None])
         head_shape = (rows, 1, self.heads, self.d_kv)
         self_bias, cross_bias = state["self_bias"][t], state["cross_bias"]

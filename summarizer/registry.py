@@ -23,7 +23,8 @@ from pathlib import Path
 from .errors import ModelLoadError, RegistryError, one_line
 
 REGISTRY_ENV = "SUMMARIZER_REGISTRY"
-QUANTIZE_ENV = "SUMMARIZER_QUANTIZE"  # opt-in: "int8" = dynamic int8 Linear layers on CPU (off by default)
+# opt-in, CPU only, off by default: "int8" = dynamic int8 Linear layers; "bf16" = bfloat16 weights
+QUANTIZE_ENV = "SUMMARIZER_QUANTIZE"
 DEFAULT_REGISTRY = Path(__file__).resolve().parent.parent / "models.toml"
 KINDS = ("seq2seq", "lora", "prompt-tuning", "extractive")
 PEFT_KINDS = {"LORA": "lora", "PROMPT_TUNING": "prompt-tuning"}  # adapter_config.json peft_type -> kind
@@ -214,7 +215,7 @@ class Backbone:
         from peft import PeftConfig, PeftModel
 
         _check_safetensors(location, "adapter_model.safetensors")
-        if self.quantized:
+        if self.quantized == "int8":
             raise ModelLoadError(f"LoRA adapter {name!r} needs its base in fp32, and {QUANTIZE_ENV}="
                                  f"{self.quantized} quantized it (PEFT cannot wrap quantized layers); "
                                  f"unset {QUANTIZE_ENV} to use LoRA models")
@@ -248,27 +249,36 @@ class Backbone:
 
 
 def quantize_setting() -> str | None:
-    """$SUMMARIZER_QUANTIZE: unset/empty/"none" for fp32 (the default), or "int8"."""
+    """$SUMMARIZER_QUANTIZE: unset/empty/"none" for fp32 (the default), "int8" or "bf16"."""
     value = os.environ.get(QUANTIZE_ENV, "").strip().lower()
     if value in ("", "0", "none", "fp32", "off", "no", "false"):
         return None
-    if value != "int8":
-        raise ModelLoadError(f"{QUANTIZE_ENV}={value!r}: only 'int8' (or unset for fp32) is supported")
+    if value == "bfloat16":
+        return "bf16"
+    if value not in ("int8", "bf16"):
+        raise ModelLoadError(f"{QUANTIZE_ENV}={value!r}: use 'int8' or 'bf16' (or unset for fp32)")
     return value
 
 
 def _quantize(model, setting: str | None) -> str | None:
-    """Dynamic int8 quantization of every nn.Linear, in place (torch.ao, CPU only).
+    """Lower precision in place, CPU only. int8: dynamic quantization of every nn.Linear (torch.ao).
 
     Weights become int8 (per tensor), activations are quantized on the fly: ~3x less memory for
     the Linear weights and faster decoding on CPUs with VNNI/AMX, at the cost of exact agreement
     with fp32 outputs (see benchmarks/bench_int8.py). Embeddings stay fp32, so soft prompts work.
+
+    bf16: every weight in bfloat16, half the bytes a decode step streams; the decode loop widens
+    them to fp32 as it reads them (summarizer/kernels), so only the weights are rounded
+    (benchmarks/bench_int8_trained.py --precision bf16 measures the agreement).
     """
     if setting is None:
         return None
     import warnings
 
     import torch
+    if setting == "bf16":
+        model.to(torch.bfloat16)
+        return setting
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch 2.13 points at torchao; the API still works
         from torch.ao.quantization import quantize_dynamic

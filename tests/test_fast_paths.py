@@ -14,6 +14,7 @@ import pytest
 
 from summarizer.data import Example
 from summarizer.generation import PARALLEL_ENV, DecodingSettings, summarize
+from summarizer.errors import ModelLoadError
 from summarizer.registry import Registry
 
 from helpers import synthetic_pairs
@@ -170,3 +171,25 @@ def test_int8_opt_in(registry_file, monkeypatch):
         by_model.setdefault(r.model, []).append(r)
     assert all(r.error is None and r.summary is not None for r in by_model["original"] + by_model["peft-prompt"])
     assert all(r.error and "fp32" in r.error for r in by_model["peft-lora"])
+
+
+def test_bf16_opt_in(registry_file, monkeypatch):
+    """SUMMARIZER_QUANTIZE=bf16 rounds the weights only: every kind of model still runs, LoRA included."""
+    import torch
+    from summarizer.registry import QUANTIZE_ENV
+
+    examples = _examples(2)
+    names = ["original", "peft-prompt", "peft-lora"]
+    monkeypatch.setenv(QUANTIZE_ENV, "bf16")
+    registry = Registry.from_file(registry_file)
+    backbone = registry.get("original").backbone
+    assert backbone.quantized == "bf16" and backbone.model.lm_head.weight.dtype == torch.bfloat16
+    together = summarize(registry, names, examples, decoding=_decoding(batch_size=3))
+    assert all(r.error is None and r.summary is not None for r in together), [r.error for r in together]
+    one_by_one = [summarize(registry, [name], [example], decoding=_decoding())[0]
+                  for name in names for example in examples]
+    assert [r.summary for r in together] == [r.summary for r in one_by_one]  # LoRA rows mixed with base rows
+
+    monkeypatch.setenv(QUANTIZE_ENV, "fp16")
+    with pytest.raises(ModelLoadError, match="'bf16'"):
+        Registry.from_file(registry_file).get("original")

@@ -147,3 +147,32 @@ def test_whole_step_only_where_every_projection_is_plain(tiny_models):
             assert decoder.start(encoded, None, 4)["whole_step"] is not None
         assert decoder.start(encoded, None, 4)["whole_step"] is None  # LoRA active: PEFT's layers
         assert decoder.start(encoded, None, 4, adapter_names=["__base__"])["whole_step"] is None
+
+
+def test_whole_step_with_bf16_weights_is_the_fp32_step_on_the_rounded_weights():
+    """SUMMARIZER_QUANTIZE=bf16: the weights are rounded, nothing else (activations stay fp32)."""
+    import copy
+
+    from transformers import T5ForConditionalGeneration
+
+    from helpers import tiny_t5_config
+    from summarizer import fast_decode
+
+    torch.manual_seed(4)
+    model = T5ForConditionalGeneration(tiny_t5_config(50)).eval()
+    rounded = copy.deepcopy(model).to(torch.bfloat16).float()  # fp32 holding the bf16 values
+    model.to(torch.bfloat16)
+    bf16, fp32 = fast_decode._Decoder(model), fast_decode._Decoder(rounded)
+    encoded = torch.randn(2, 6, model.config.d_model)
+    with torch.inference_mode():
+        fast = bf16.start(encoded.bfloat16(), None, 6)
+        assert fast["whole_step"] is not None and fast["cache"][0].dtype == torch.float32
+        reference = fp32.start(encoded, None, 6)
+        reference["whole_step"] = None
+        reference["cross"] = fast["cross"]  # the same encoder keys/values on both sides
+        tokens = torch.tensor([0, 0])
+        for t in range(5):
+            expected = fp32.step(reference, tokens, t)
+            # random-init logits are ~1e3 here: a few fp32 ulps of summation order, not the rounding
+            torch.testing.assert_close(bf16.step(fast, tokens, t), expected, rtol=1e-4, atol=1e-3)
+            tokens = expected.argmax(-1)

@@ -124,6 +124,13 @@ def usable_weight(weight) -> bool:
             and weight.dim() == 2 and weight.is_contiguous() and library() is not None)
 
 
+def step_weight(weight) -> bool:
+    """A weight decoder_step can read in place: fp32 or bf16, on the CPU, rows contiguous."""
+    import torch
+    return (enabled() and weight.device.type == "cpu" and weight.dtype in (torch.float32, torch.bfloat16)
+            and weight.dim() == 2 and weight.is_contiguous() and library() is not None)
+
+
 def linear(x, weight):
     """`F.linear(x, weight)` (no bias) for a few rows of fp32 `x` on the CPU, or None if not here."""
     import torch
@@ -188,14 +195,14 @@ def gelu_gate(gate, up):
 # decode.c's decoder_step: pointers per layer, and the dimensions, in its order.
 LAYER_WEIGHTS = ("norm1", "q", "k", "v", "o", "norm2", "cross_q", "cross_o", "norm3", "wi_0", "wi_1", "wo")
 LAYER_POINTERS = len(LAYER_WEIGHTS) + 3  # then the self-attention cache, cross K, cross V
-_DIM_ROWS, _DIM_D_MODEL, _DIM_HEADS, _DIM_D_KV, _DIM_D_FF, _DIM_VOCAB, _DIM_STEPS, _DIM_T, _DIM_SOURCE, _DIM_GATED, _DIM_CROSS_BIAS_ROW = range(11)
+_DIM_ROWS, _DIM_D_MODEL, _DIM_HEADS, _DIM_D_KV, _DIM_D_FF, _DIM_VOCAB, _DIM_STEPS, _DIM_T, _DIM_SOURCE, _DIM_GATED, _DIM_CROSS_BIAS_ROW, _DIM_BF16 = range(12)
 
 
 class DecoderStep:
     """One call per token for a decoder whose layers are all plain fp32 (decode.c: decoder_step).
 
     `layers`: per layer, the weights named in LAYER_WEIGHTS (wi_1 None when not gated, and wi_0
-    is then `wi`); the arguments that stay the same between steps are kept here, and `bind`
+    is then `wi`): norms fp32, projections and `lm_head` all fp32 or all bf16; the arguments that stay the same between steps are kept here, and `bind`
     points them at a state's caches (again after beam search reorders them).
     """
 
@@ -207,10 +214,11 @@ class DecoderStep:
         self.eps, self.scale = float(eps), 1.0 if scale is None else float(scale)
         d_model, d_ff, vocab = lm_head.shape[1], layers[0][9].shape[0], lm_head.shape[0]
         self.rows, self.d_model, self.vocab = rows, d_model, vocab
-        self.dims = (ctypes.c_long * 11)()
+        self.dims = (ctypes.c_long * 12)()
         self.dims[_DIM_ROWS], self.dims[_DIM_D_MODEL], self.dims[_DIM_HEADS], self.dims[_DIM_D_KV] = rows, d_model, heads, d_kv
         self.dims[_DIM_D_FF], self.dims[_DIM_VOCAB], self.dims[_DIM_STEPS], self.dims[_DIM_SOURCE] = d_ff, vocab, steps, source
         self.dims[_DIM_GATED] = int(gated)
+        self.dims[_DIM_BF16] = int(lm_head.dtype == torch.bfloat16)
         self.scratch = torch.empty(rows * (d_model + 4 * heads * d_kv + 2 * d_ff), dtype=torch.float32)
         self.pointers = (ctypes.c_void_p * (LAYER_POINTERS * len(layers)))()
 

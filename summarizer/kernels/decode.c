@@ -122,24 +122,40 @@ void gelu_gate(float *restrict gate, const float *restrict up, long n) {
  * input), so both cores stream weights and meet only at the barriers the data needs.
  */
 
-/* y (+)= x @ w.T for `rows` rows, inside a parallel region, output features shared out. */
-static void project(const float *restrict x, const float *restrict w, float *restrict y,
-                    long rows, long in, long out, int accumulate) {
-    #pragma omp for schedule(static) nowait
-    for (long o = 0; o < out; o += 4) {
-        const long block = out - o < 4 ? out - o : 4;
-        for (long r = 0; r < rows; r++) {
-            const float *xr = x + r * in;
-            for (long k = 0; k < block; k++) {
-                const float *wr = w + (o + k) * in;
-                float sum = 0.0f;
-                #pragma omp simd reduction(+:sum)
-                for (long i = 0; i < in; i++) sum += wr[i] * xr[i];
-                if (accumulate) y[r * out + o + k] += sum;
-                else y[r * out + o + k] = sum;
-            }
-        }
-    }
+/* y (+)= x @ w.T for `rows` rows, inside a parallel region, output features shared out. The
+ * weights are fp32 or bf16 (SUMMARIZER_QUANTIZE=bf16: half the bytes to stream; a bf16 value is
+ * the top half of an fp32 one, so widening is a shift and the arithmetic stays fp32). */
+#define PROJECT(NAME, WEIGHT, WIDEN)                                                              \
+static void NAME(const float *restrict x, const WEIGHT *restrict w, float *restrict y,            \
+                 long rows, long in, long out, int accumulate) {                                  \
+    _Pragma("omp for schedule(static) nowait")                                                    \
+    for (long o = 0; o < out; o += 4) {                                                           \
+        const long block = out - o < 4 ? out - o : 4;                                             \
+        for (long r = 0; r < rows; r++) {                                                         \
+            const float *xr = x + r * in;                                                         \
+            for (long k = 0; k < block; k++) {                                                    \
+                const WEIGHT *wr = w + (o + k) * in;                                              \
+                float sum = 0.0f;                                                                 \
+                _Pragma("omp simd reduction(+:sum)")                                              \
+                for (long i = 0; i < in; i++) sum += WIDEN(wr[i]) * xr[i];                        \
+                if (accumulate) y[r * out + o + k] += sum;                                        \
+                else y[r * out + o + k] = sum;                                                    \
+            }                                                                                     \
+        }                                                                                         \
+    }                                                                                             \
+}
+#define AS_IS(v) (v)
+static inline float widen_bf16(unsigned short v) {
+    union { unsigned int bits; float value; } u = { .bits = (unsigned int)v << 16 };
+    return u.value;
+}
+PROJECT(project_f32, float, AS_IS)
+PROJECT(project_bf16, unsigned short, widen_bf16)
+
+static void project(const float *restrict x, const void *w, float *restrict y, long rows, long in,
+                    long out, int accumulate, int bf16) {
+    if (bf16) project_bf16(x, w, y, rows, in, out, accumulate);
+    else project_f32(x, w, y, rows, in, out, accumulate);
 }
 
 /* Per layer, in this order (decoder_step's `layers`, LAYER_POINTERS each). */
@@ -147,20 +163,22 @@ enum { NORM1, Q, K, V, O, NORM2, CROSS_Q, CROSS_O, NORM3, WI_0, WI_1, WO, CACHE,
        LAYER_POINTERS };
 /* dims: rows, d_model, heads, d_kv, d_ff, vocab, steps (cache length), t (this position), source
  * (encoder length), gated (1: gelu_new(wi_0 x) * wi_1 x; 0: relu(wi x), wi in WI_0), cross bias
- * row stride (0 broadcasts). */
-enum { ROWS, D_MODEL, HEADS, D_KV, D_FF, VOCAB, STEPS, T, SOURCE, GATED, CROSS_BIAS_ROW, DIMS };
+ * row stride (0 broadcasts), bf16 (1: the projections and lm_head are bf16; norms, activations
+ * and caches are fp32 either way). */
+enum { ROWS, D_MODEL, HEADS, D_KV, D_FF, VOCAB, STEPS, T, SOURCE, GATED, CROSS_BIAS_ROW, BF16, DIMS };
 
 /* hidden: rows x d_model, the embedded tokens in, the last layer's output out;
  * logits: rows x vocab (lm_head of the final norm, times `scale`); self_bias: heads x (t + 1), this position's relative bias; cross_bias:
  * (1 or rows) x heads x source; scratch: rows x (4 * heads * d_kv + 2 * d_ff + d_model) floats.
  * The self-attention cache of a layer is K then V, each rows x heads x steps x d_kv. */
 void decoder_step(float *restrict hidden, void *const *layers, long n_layers, const float *final_norm,
-                  const float *lm_head, float *restrict logits, const float *self_bias,
+                  const void *lm_head, float *restrict logits, const float *self_bias,
                   const float *cross_bias, float *restrict scratch, const long *dims, float eps,
                   float scale, int threads) {
     const long rows = dims[ROWS], d_model = dims[D_MODEL], heads = dims[HEADS], d = dims[D_KV];
     const long d_ff = dims[D_FF], steps = dims[STEPS], t = dims[T], source = dims[SOURCE];
     const long inner = heads * d, gated = dims[GATED], cross_bias_row = dims[CROSS_BIAS_ROW];
+    const int bf16 = (int)dims[BF16];
     float *x = scratch, *q = x + rows * d_model, *k_new = q + rows * inner, *v_new = k_new + rows * inner;
     float *att = v_new + rows * inner, *gate = att + rows * inner, *up = gate + rows * d_ff;
     #pragma omp parallel num_threads(threads)
@@ -172,16 +190,16 @@ void decoder_step(float *restrict hidden, void *const *layers, long n_layers, co
                 if (scale != 1.0f)
                     for (long i = 0; i < rows * d_model; i++) x[i] *= scale;
             }
-            project(x, lm_head, logits, rows, d_model, dims[VOCAB], 0);
+            project(x, lm_head, logits, rows, d_model, dims[VOCAB], 0, bf16);
             break;
         }
         float *const *p = (float *const *)layers + l * LAYER_POINTERS;
         float *cache_k = p[CACHE], *cache_v = cache_k + rows * heads * steps * d;
         #pragma omp single
         rms_norm_rows(hidden, p[NORM1], x, rows, d_model, eps);
-        project(x, p[Q], q, rows, d_model, inner, 0);
-        project(x, p[K], k_new, rows, d_model, inner, 0);
-        project(x, p[V], v_new, rows, d_model, inner, 0);
+        project(x, p[Q], q, rows, d_model, inner, 0, bf16);
+        project(x, p[K], k_new, rows, d_model, inner, 0, bf16);
+        project(x, p[V], v_new, rows, d_model, inner, 0, bf16);
         #pragma omp barrier
         #pragma omp single
         for (long rh = 0; rh < rows * heads; rh++) {  /* into the cache at position t */
@@ -199,11 +217,11 @@ void decoder_step(float *restrict hidden, void *const *layers, long n_layers, co
             if (d == 64) attend_head(q + rh * d, cache_k + at, cache_v + at, bh, att + rh * d, scores, t + 1, 64);
             else attend_head(q + rh * d, cache_k + at, cache_v + at, bh, att + rh * d, scores, t + 1, d);
         }
-        project(att, p[O], hidden, rows, inner, d_model, 1);
+        project(att, p[O], hidden, rows, inner, d_model, 1, bf16);
         #pragma omp barrier
         #pragma omp single
         rms_norm_rows(hidden, p[NORM2], x, rows, d_model, eps);
-        project(x, p[CROSS_Q], q, rows, d_model, inner, 0);
+        project(x, p[CROSS_Q], q, rows, d_model, inner, 0, bf16);
         #pragma omp barrier
         #pragma omp for schedule(static)
         for (long rh = 0; rh < rows * heads; rh++) {
@@ -214,12 +232,12 @@ void decoder_step(float *restrict hidden, void *const *layers, long n_layers, co
             if (d == 64) attend_head(q + rh * d, p[CROSS_K] + at, p[CROSS_V] + at, bh, att + rh * d, scores, source, 64);
             else attend_head(q + rh * d, p[CROSS_K] + at, p[CROSS_V] + at, bh, att + rh * d, scores, source, d);
         }
-        project(att, p[CROSS_O], hidden, rows, inner, d_model, 1);
+        project(att, p[CROSS_O], hidden, rows, inner, d_model, 1, bf16);
         #pragma omp barrier
         #pragma omp single
         rms_norm_rows(hidden, p[NORM3], x, rows, d_model, eps);
-        project(x, p[WI_0], gate, rows, d_model, d_ff, 0);
-        if (gated) project(x, p[WI_1], up, rows, d_model, d_ff, 0);
+        project(x, p[WI_0], gate, rows, d_model, d_ff, 0, bf16);
+        if (gated) project(x, p[WI_1], up, rows, d_model, d_ff, 0, bf16);
         #pragma omp barrier
         #pragma omp for schedule(static)
         for (long i = 0; i < rows * d_ff; i += 64) {
@@ -227,7 +245,7 @@ void decoder_step(float *restrict hidden, void *const *layers, long n_layers, co
             if (gated) gelu_gate(gate + i, up + i, n);
             else for (long j = i; j < i + n; j++) gate[j] = gate[j] > 0.0f ? gate[j] : 0.0f;
         }
-        project(gate, p[WO], hidden, rows, d_ff, d_model, 1);
+        project(gate, p[WO], hidden, rows, d_ff, d_model, 1, bf16);
         #pragma omp barrier
     }
 }
