@@ -16,6 +16,7 @@ The last line is the project's path against the memory-bandwidth floor for the w
 (new tokens x bytes each step reads / read bandwidth; the encoder is not counted in the floor).
 
     python benchmarks/bench_latency.py [--quick] [--new-tokens 64] [--repeats 5]
+    SUMMARIZER_QUANTIZE=bf16 python benchmarks/bench_latency.py   # the project's path on bf16 weights
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def main(argv=None) -> float:
     import torch
 
     from summarizer.generation import DecodingSettings, summarize
-    from summarizer.registry import Registry
+    from summarizer.registry import QUANTIZE_ENV, Registry
 
     common.header("latency of one dialogue at batch 1 (flan-t5-base, fp32 unless named)", args.quick)
     paths = common.bench_models()
@@ -75,6 +76,9 @@ def main(argv=None) -> float:
 
     model = common.load_plain_model(paths["original"])
     registry = Registry.from_file(paths["registry"])
+    ours_model = registry.get("original").backbone
+    if ours_model.quantized:  # SUMMARIZER_QUANTIZE: only the project's path reads the lower precision
+        print(f"ours: {ours_model.quantized} weights ({QUANTIZE_ENV}); generate and CTranslate2 float32 read fp32")
     decoding = DecodingSettings(max_new_tokens=new_tokens, min_new_tokens=new_tokens, no_repeat_ngram_size=0)
     out: dict[str, list[int]] = {}
 
@@ -123,7 +127,7 @@ def main(argv=None) -> float:
     for name in sides:
         if name.startswith("ctranslate2"):
             print(f"ratio ours/{name}: {fastest['ours'] / fastest[name]:.3f}")
-    per_token, _ = bytes_per_token(model, n_prompt)
+    per_token, _ = bytes_per_token(ours_model.model, n_prompt)  # the bytes the project's path reads
     floor = new_tokens * per_token / max(bandwidths)
     print(f"memory-bandwidth floor for {new_tokens} tokens: {floor:.2f} s ({per_token / 1e6:.0f} MB per token, "
           f"{max(bandwidths) / 1e9:.1f} GB/s); ratio floor/ours: {floor / fastest['ours']:.2f}")
