@@ -97,7 +97,6 @@ def main(argv=None) -> float:
     # The machine's read bandwidth changes by the minute (35-70 GB/s here), so each round measures
     # it beside its own decodes (sides alternating) and is judged against its own floor.
     data = torch.ones(int(2 * 2**30 / 4), dtype=torch.float32)
-    data.sum()
     times = common.alternate({"bandwidth": data.sum, "short": run(short), "long": run(short + extra)}, repeats)
     bandwidths = [data.numel() * 4 / t for t in times["bandwidth"]]
     del data

@@ -177,7 +177,7 @@ def _plain_weight(module):
     """
     import torch
     if type(module) is torch.nn.Linear:
-        return module.weight if module.bias is None and kernels.step_weight(module.weight) else None
+        return module.weight if module.bias is None and kernels.usable_weight(module.weight, bf16=True) else None
     base = getattr(module, "base_layer", None)
     if base is None or getattr(module, "merged", True) or not hasattr(module, "lora_A"):
         return None
@@ -192,7 +192,7 @@ def _plain_norm(norm):
     weight = getattr(norm, "weight", None)
     if not (isinstance(weight, torch.Tensor) and weight.device.type == "cpu" and weight.dim() == 1):
         return None
-    return weight.detach().float().contiguous() if weight.dtype != torch.float32 else weight
+    return weight.detach().float().contiguous()  # no copy when it is already fp32 and contiguous
 
 
 def _rms_norm(norm, x, kernel: bool = False):
@@ -231,19 +231,20 @@ class _Decoder:
         self.dtype = t5.lm_head.weight.dtype if hasattr(t5.lm_head, "weight") else torch.float32
         # The compiled CPU kernels (summarizer/kernels) for attention, norms and the activation;
         # projections decide for themselves (a LoRA-wrapped one stays PEFT's).
-        self.kernel = (self.dtype == torch.float32 and t5.device.type == "cpu" and kernels.enabled()
-                       and kernels.library() is not None)
-        self.gelu_gate = self.kernel and all(
-            layer.gated and type(layer.act).__name__ == "NewGELUActivation" for layer in self.layers)
+        compiled = t5.device.type == "cpu" and kernels.enabled() and kernels.library() is not None
+        gated_gelu = all(layer.gated and type(layer.act).__name__ == "NewGELUActivation" for layer in self.layers)
+        relu = all(not layer.gated and type(layer.act) is torch.nn.ReLU for layer in self.layers)
+        self.kernel = self.dtype == torch.float32 and compiled
+        self.gelu_gate = self.kernel and gated_gelu
         # decode.c's decoder_step: fp32 or bf16 weights (SUMMARIZER_QUANTIZE=bf16), gelu_new gated or ReLU
-        self.whole = (t5.device.type == "cpu" and kernels.enabled() and kernels.library() is not None and (
-            all(layer.gated and type(layer.act).__name__ == "NewGELUActivation" for layer in self.layers)
-            or all(not layer.gated and type(layer.act) is torch.nn.ReLU for layer in self.layers)))
+        self.whole = compiled and (gated_gelu or relu)
 
     def _whole_step_weights(self, adapter_names):
-        """Per layer, decode.c's decoder_step weights, if this call can run as one C call per token."""
+        """(per layer weights, final norm, lm_head) for decode.c's decoder_step, if this call can run
+        as one C call per token."""
         import torch
-        if not self.whole or adapter_names is not None or _plain_norm(self.final_norm) is None:
+        final_norm = _plain_norm(self.final_norm)
+        if not self.whole or adapter_names is not None or final_norm is None:
             return None
         lm_head = _plain_weight(self.lm_head.module)
         if lm_head is None or type(self.embed) is not torch.nn.Embedding:
@@ -263,7 +264,7 @@ class _Decoder:
             if any(w.dtype != lm_head.dtype for w in found[1:5] + found[6:8] + found[9:] if w is not None):
                 return None
             weights.append(found)
-        return weights, lm_head
+        return weights, final_norm, lm_head
 
     def start(self, encoder_out, encoder_mask, max_length: int, adapter_names=None):
         """A fresh cache for `encoder_out` rows: cross-attention K/V once, self-attention buffers empty."""
@@ -291,9 +292,9 @@ class _Decoder:
         state = {"cross": cross, "cross_bias": cross_bias, "self_bias": self_bias, "cache": cache,
                  "adapter_names": adapter_names, "whole_step": None}
         if found is not None:
-            weights, lm_head = found
+            weights, final_norm, lm_head = found
             state["whole_step"] = kernels.DecoderStep(
-                weights, _plain_norm(self.final_norm), lm_head, self.final_norm.variance_epsilon, self.scale,
+                weights, final_norm, lm_head, self.final_norm.variance_epsilon, self.scale,
                 rows, self.heads, self.d_kv, steps, source, self.layers[0].gated)
             state["whole_step"].bind(cache, cross, cross_bias)
         return state
@@ -320,7 +321,7 @@ class _Decoder:
         import torch
         names = state["adapter_names"]
         rows = tokens.shape[0]
-        if state["whole_step"] is not None:  # every layer plain fp32: one C call (decode.c)
+        if state["whole_step"] is not None:  # every layer plain (fp32 or bf16 weights): one C call (decode.c)
             hidden = self.embed(tokens).to(torch.float32).contiguous()
             return state["whole_step"](hidden, state["self_bias"][t], t)
         hidden = self.embed(tokens[:, None])

@@ -13,8 +13,8 @@ from __future__ import annotations
 import pytest
 
 from summarizer.data import Example
-from summarizer.generation import PARALLEL_ENV, DecodingSettings, summarize
 from summarizer.errors import ModelLoadError
+from summarizer.generation import PARALLEL_ENV, DecodingSettings, summarize
 from summarizer.registry import Registry
 
 from helpers import synthetic_pairs

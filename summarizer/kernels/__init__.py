@@ -117,17 +117,12 @@ def library():
         return _library
 
 
-def usable_weight(weight) -> bool:
-    """A weight `linear` can read in place: fp32, on the CPU, rows contiguous."""
+def usable_weight(weight, bf16: bool = False) -> bool:
+    """A weight the kernels can read in place: fp32 (or bf16, which only decoder_step reads), on
+    the CPU, rows contiguous."""
     import torch
-    return (enabled() and weight.device.type == "cpu" and weight.dtype == torch.float32
-            and weight.dim() == 2 and weight.is_contiguous() and library() is not None)
-
-
-def step_weight(weight) -> bool:
-    """A weight decoder_step can read in place: fp32 or bf16, on the CPU, rows contiguous."""
-    import torch
-    return (enabled() and weight.device.type == "cpu" and weight.dtype in (torch.float32, torch.bfloat16)
+    dtypes = (torch.float32, torch.bfloat16) if bf16 else (torch.float32,)
+    return (enabled() and weight.device.type == "cpu" and weight.dtype in dtypes
             and weight.dim() == 2 and weight.is_contiguous() and library() is not None)
 
 
@@ -199,11 +194,12 @@ _DIM_ROWS, _DIM_D_MODEL, _DIM_HEADS, _DIM_D_KV, _DIM_D_FF, _DIM_VOCAB, _DIM_STEP
 
 
 class DecoderStep:
-    """One call per token for a decoder whose layers are all plain fp32 (decode.c: decoder_step).
+    """One call per token for a decoder whose layers are all plain (decode.c: decoder_step).
 
     `layers`: per layer, the weights named in LAYER_WEIGHTS (wi_1 None when not gated, and wi_0
-    is then `wi`): norms fp32, projections and `lm_head` all fp32 or all bf16; the arguments that stay the same between steps are kept here, and `bind`
-    points them at a state's caches (again after beam search reorders them).
+    is then `wi`): norms fp32, projections and `lm_head` all fp32 or all bf16. The arguments that
+    stay the same between steps are kept here, and `bind` points them at a state's caches (again
+    after beam search reorders them).
     """
 
     def __init__(self, layers, final_norm, lm_head, eps: float, scale, rows: int, heads: int, d_kv: int,
