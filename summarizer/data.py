@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import settings
 from .errors import DataError, one_line
 
 DEFAULT_DATA = "knkarthick/dialogsum"
@@ -45,7 +46,7 @@ class Example:
 
 def resolve_source(data: str | None = None) -> str:
     """--data, else $DIALOGSUM_PATH, else the hub id."""
-    return data or os.environ.get(DATA_ENV) or DEFAULT_DATA
+    return data or settings.text(DATA_ENV)
 
 
 def normalize_split(split: str) -> str:

@@ -14,7 +14,7 @@ import weakref
 from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Sequence
 
-from . import distributed, speakers as speaker_styles
+from . import distributed, settings, speakers as speaker_styles
 from .baseline import longest_utterances
 from .data import Example
 from .errors import ModelLoadError, UserError, one_line
@@ -213,7 +213,7 @@ PARALLEL_ENV = "SUMMARIZER_PARALLEL_BACKBONES"  # "0" turns concurrent backbones
 
 
 def _parallel_enabled() -> bool:
-    return os.environ.get(PARALLEL_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    return settings.flag(PARALLEL_ENV)
 
 
 def _run_groups(groups: list[list[_Item]], decoding: DecodingSettings, on_partial: PartialCallback | None):

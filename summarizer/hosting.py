@@ -16,6 +16,8 @@ import math
 import os
 from dataclasses import dataclass
 
+from . import settings
+
 DEVICE_ENV = "SUMMARIZER_DEVICE"
 ZERO_GPU_ENV = "SPACES_ZERO_GPU"  # set by ZeroGPU Spaces (and read by `spaces` itself)
 
@@ -29,14 +31,15 @@ MIN_DURATION_S, MAX_DURATION_S = 5, 120  # ZeroGPU's default is 60 s; past 120 s
 
 
 def on_zero_gpu(environ=os.environ) -> bool:
-    return environ.get(ZERO_GPU_ENV, "").strip().lower() in ("1", "t", "true")
+    return settings.flag(ZERO_GPU_ENV, environ)
 
 
 def model_device(environ=os.environ) -> str:
     """$SUMMARIZER_DEVICE; else `cuda` on ZeroGPU (at start-up, as ZeroGPU wants) or when a GPU is
     there; else the CPU."""
-    if environ.get(DEVICE_ENV):
-        return environ[DEVICE_ENV]
+    device = settings.text(DEVICE_ENV, environ)
+    if device:
+        return device
     if on_zero_gpu(environ):
         return "cuda"
     import torch
@@ -80,5 +83,5 @@ def queue_plan(environ=os.environ) -> QueuePlan:
     (64), and two run at once (one tokenizes and renders on the CPU while the other decodes).
     $STUDIO_QUEUE_SIZE overrides the waiting size."""
     zero = on_zero_gpu(environ)
-    size = environ.get("STUDIO_QUEUE_SIZE")
-    return QueuePlan(concurrency=2 if zero else 1, max_size=int(size) if size else (64 if zero else 16))
+    size = settings.number("STUDIO_QUEUE_SIZE", environ, minimum=1)
+    return QueuePlan(concurrency=2 if zero else 1, max_size=size if size else (64 if zero else 16))

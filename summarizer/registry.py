@@ -20,7 +20,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ModelLoadError, RegistryError, one_line
+from . import settings
+from .errors import ModelLoadError, RegistryError, UserError, one_line
 
 REGISTRY_ENV = "SUMMARIZER_REGISTRY"
 # opt-in, CPU only, off by default: "int8" = dynamic int8 Linear layers; "bf16" = bfloat16 weights
@@ -78,7 +79,7 @@ class ModelStatus:
 
 
 def resolve_registry_path(path: str | os.PathLike | None = None) -> Path:
-    return Path(path or os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY).expanduser()
+    return Path(path or (os.environ.get(REGISTRY_ENV) or '').strip() or DEFAULT_REGISTRY).expanduser()
 
 
 def load_specs(path: str | os.PathLike | None = None) -> list[ModelSpec]:
@@ -250,14 +251,12 @@ class Backbone:
 
 def quantize_setting() -> str | None:
     """$SUMMARIZER_QUANTIZE: unset/empty/"none" for fp32 (the default), "int8" or "bf16"."""
-    value = os.environ.get(QUANTIZE_ENV, "").strip().lower()
-    if value in ("", "0", "none", "fp32", "off", "no", "false"):
-        return None
-    if value == "bfloat16":
-        return "bf16"
-    if value not in ("int8", "bf16"):
-        raise ModelLoadError(f"{QUANTIZE_ENV}={value!r}: use 'int8' or 'bf16' (or unset for fp32)")
-    return value
+    aliases = {"bfloat16": "bf16", **dict.fromkeys(("0", "fp32", "off", "no", "false"), "none")}
+    try:
+        value = settings.choice(QUANTIZE_ENV, aliases=aliases)
+    except UserError as err:
+        raise ModelLoadError(str(err)) from None
+    return None if value == "none" else value
 
 
 def _quantize(model, setting: str | None) -> str | None:
@@ -469,7 +468,7 @@ def _hub_source(repo_id: str, revision: str | None, weights: str) -> str:
     from huggingface_hub import snapshot_download, try_to_load_from_cache
     config = "config.json" if weights == "model.safetensors" else "adapter_config.json"
     cached = isinstance(try_to_load_from_cache(repo_id, config, revision=revision), str)
-    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    offline = settings.flag("HF_HUB_OFFLINE")
     reason = "HF_HUB_OFFLINE is set"
     if not offline:
         try:
