@@ -40,18 +40,18 @@ QUEUE_SIZE = HOSTING.max_size
 def _warm_models(studio: Studio) -> list[str]:
     value = os.environ.get("STUDIO_WARMUP")
     if value is None:
-        return studio.default_models()
+        return studio.models.default_models()
     if value.strip().lower() in ("", "none", "0", "no"):
         return []
-    return [n.strip() for n in value.split(",") if n.strip() in studio.names()]
+    return [n.strip() for n in value.split(",") if n.strip() in studio.models.names()]
 
 
 def build_app(studio: Studio | None = None, background: bool = True, queue_size: int = QUEUE_SIZE) -> gr.Blocks:
     """The app around `studio` (default: one configured from the environment), background work started."""
     studio = studio or Studio()
     if background:
-        studio.start_background(warm=_warm_models(studio))
-        studio.start_vote_sync()
+        studio.models.start_background(warm=_warm_models(studio))
+        studio.voting.start_sync()
     return create_interface(studio, queue_size, concurrency=HOSTING.concurrency)
 
 

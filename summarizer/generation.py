@@ -8,10 +8,11 @@ are sorted by length before batching so that padding (wasted compute) stays smal
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 import weakref
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Callable, Sequence
 
 from . import distributed, settings, speakers as speaker_styles
@@ -89,9 +90,13 @@ class Result:
     speaker_format: str = ""  # dialogsum | name | timestamped | whatsapp | transcript | none ("" kept as pasted)
     speaker_mapping: dict[str, str] = field(default_factory=dict)  # name -> #PersonN# the model read
     speaker_note: str = ""
+    # The chat as summarizer.speakers.parse read it (not serialized): the faithfulness check
+    # reuses it instead of parsing the dialogue again.
+    parsed: object = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
-        data = asdict(self)
+        data = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self)
+                if f.name not in ("parsed", "prompt")}
         data["prompt"] = self.prompt.text if self.prompt else None
         data["notices"] = self.prompt.notices if self.prompt else []
         return data
@@ -188,6 +193,7 @@ def _with_speakers(result: Result, item: _Item) -> Result:
     if item.speakers is None:
         return result
     mapping, parsed = item.speakers
+    result.parsed = parsed
     result.speakers, result.speaker_format, result.speaker_note = list(parsed.speakers), parsed.format, parsed.note
     if mapping is not None:
         result.speaker_mapping = dict(mapping.names)

@@ -52,7 +52,7 @@ def studio(setup):
 
 def final(studio, dialogue=DIALOGUE, reference=REFERENCE, models=THREE, **kwargs):
     decoding = core.decoding_settings(**{**FAST, **kwargs.pop("decoding", {})})
-    return studio.compare_all(dialogue, reference, models, decoding=decoding, **kwargs)
+    return studio.comparisons.compare_all(dialogue, reference, models, decoding=decoding, **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -82,7 +82,7 @@ def test_compare_three_models_gives_summaries_and_rouge(studio):
 def test_compare_streams_partial_text(studio):
     decoding = core.decoding_settings(max_new_tokens=8)
     views = []
-    for view in studio.compare(DIALOGUE, REFERENCE, ["original"], decoding=decoding, min_interval=0):
+    for view in studio.comparisons.compare(DIALOGUE, REFERENCE, ["original"], decoding=decoding, min_interval=0):
         views.append((view.cards[0].state, view.cards[0].text, view.done))
     assert views[0] == ("waiting", "", False)
     assert any(state == "running" for state, _, _ in views)
@@ -144,8 +144,8 @@ def test_broken_model_shows_its_reason_while_others_work(studio):
     html = core.render_cards(view)
     assert "could not run" in html and "model folder not found" in html
     assert "could not run: broken" in core.render_notes(view)
-    studio.refresh_statuses()
-    labels = dict((name, label) for label, name in studio.model_choices())
+    studio.models.refresh_statuses()
+    labels = dict((name, label) for label, name in studio.models.model_choices())
     assert labels["broken"].startswith("broken · unavailable")
     assert labels["longest-3"] == "longest-3 · ready"
 
@@ -170,15 +170,15 @@ base = "{tiny_models['base']}"
 kind = "extractive"
 """, encoding="utf-8")
     studio = core.Studio(Registry.from_file(registry), data_source=str(setup["data"]))
-    assert studio.default_models() == ["original", "peft-lora", "longest-3"]  # not checked yet
-    studio.refresh_statuses()
-    assert studio.default_models() == ["peft-lora", "longest-3"]
+    assert studio.models.default_models() == ["original", "peft-lora", "longest-3"]  # not checked yet
+    studio.models.refresh_statuses()
+    assert studio.models.default_models() == ["peft-lora", "longest-3"]
     registry.write_text(registry.read_text(encoding="utf-8").replace(str(tiny_models["lora"]), "/nonexistent/lora")
                         .replace('kind = "extractive"', 'kind = "seq2seq"\npath = "/nonexistent/x"'),
                         encoding="utf-8")
     studio = core.Studio(Registry.from_file(registry), data_source=str(setup["data"]))
-    studio.refresh_statuses()
-    assert studio.default_models() == ["instruct"]  # no preferred model can run: the ones that can
+    studio.models.refresh_statuses()
+    assert studio.models.default_models() == ["instruct"]  # no preferred model can run: the ones that can
 
 
 def test_the_page_names_missing_models_as_the_registry_does_not_by_server_path(setup, tmp_path):
@@ -188,9 +188,9 @@ def test_the_page_names_missing_models_as_the_registry_does_not_by_server_path(s
     registry.write_text('[models.instruct]\nkind = "seq2seq"\npath = "./outputs/instruct"\n\n'
                         '[models.longest-3]\nkind = "extractive"\n', encoding="utf-8")
     studio = core.Studio(Registry.from_file(registry), data_source=str(setup["data"]))
-    studio.refresh_statuses()
-    label = dict((name, label) for label, name in studio.model_choices())["instruct"]
-    reason = {row["model"]: row["reason"] for row in studio.status_table()}["instruct"]
+    studio.models.refresh_statuses()
+    label = dict((name, label) for label, name in studio.models.model_choices())["instruct"]
+    reason = {row["model"]: row["reason"] for row in studio.models.status_table()}["instruct"]
     card = final(studio, models=["instruct", "longest-3"]).cards[0]
     for shown in (label, reason, card.error):
         assert "outputs/instruct" in shown and str(tmp_path) not in shown, shown
@@ -230,25 +230,25 @@ def test_shot_settings_and_decoding_validation():
 
 
 def test_pick_example_random_next_index(studio):
-    first = studio.pick_example("validation", "index", 0)
+    first = studio.examples.pick("validation", "index", 0)
     assert first.dialogue.startswith("#Person1#") and first.reference and first.index == 0
-    nxt = studio.pick_example("validation", "next", 0)
+    nxt = studio.examples.pick("validation", "next", 0)
     assert nxt.index == 1
-    wrapped = studio.pick_example("validation", "next", 3)
+    wrapped = studio.examples.pick("validation", "next", 3)
     assert wrapped.index == 0
-    test = studio.pick_example("test", "random")
+    test = studio.examples.pick("test", "random")
     assert len(test.reference.split("\n\n")) == 3 and test.topic
     assert "dev_0" in first.info
     with pytest.raises(UserError):
-        studio.pick_example("train", "random")
+        studio.examples.pick("train", "random")
     with pytest.raises(UserError, match="example number"):
-        studio.pick_example("validation", "index", 99)
+        studio.examples.pick("validation", "index", 99)
 
 
 def test_missing_data_gives_a_clear_message(setup, tmp_path):
     studio = core.Studio(Registry.from_file(setup["registry"]), data_source=str(tmp_path / "none"))
     with pytest.raises(UserError, match="data not found"):
-        studio.pick_example("validation", "random")
+        studio.examples.pick("validation", "random")
     with pytest.raises(UserError, match="train split"):
         final(studio, models=["longest-3"], shots=core.shot_settings("one-shot"))
 
@@ -269,7 +269,7 @@ def test_batch_csv_gives_summaries_rouge_and_a_csv(studio, tmp_path):
     rows.append({"id": "no_ref", "dialogue": DIALOGUE, "summary": ""})
     path = write_upload(tmp_path / "mine.csv", rows)
     seen = []
-    output = studio.run_batch(path, ["longest-3", "original"], decoding=core.decoding_settings(**FAST),
+    output = studio.batches.run(path, ["longest-3", "original"], decoding=core.decoding_settings(**FAST),
                               progress=lambda fraction, desc: seen.append(fraction))
     assert len(output.rows) == 8 and seen[0] == 0.0 and seen[-1] == 1.0
     with_ref = [r for r in output.rows if r["id"] != "no_ref"]
@@ -284,7 +284,7 @@ def test_batch_csv_gives_summaries_rouge_and_a_csv(studio, tmp_path):
 
 def test_batch_broken_model_is_reported(studio, tmp_path):
     path = write_upload(tmp_path / "mine.jsonl", [{"dialogue": DIALOGUE}])
-    output = studio.run_batch(path, ["broken", "longest-3"])
+    output = studio.batches.run(path, ["broken", "longest-3"])
     assert "Failed: broken" in output.message
     assert output.rows[0]["error"] and not output.rows[1]["error"]
 
@@ -293,34 +293,34 @@ def test_malformed_uploads_give_clear_messages(studio, tmp_path):
     bad_json = tmp_path / "bad.jsonl"
     bad_json.write_text('{"dialogue": "#Person1#: hi"}\n{"dialogue": oops}\n', encoding="utf-8")
     with pytest.raises(UserError, match=r"^bad\.jsonl:2: not valid JSON"):
-        studio.run_batch(bad_json, ["longest-3"])
+        studio.batches.run(bad_json, ["longest-3"])
     no_column = write_upload(tmp_path / "cols.csv", [{"text": "hello"}])
     with pytest.raises(UserError, match=r"cols\.csv:2: 'dialogue' is missing"):
-        studio.run_batch(no_column, ["longest-3"])
+        studio.batches.run(no_column, ["longest-3"])
     wrong_type = tmp_path / "notes.txt"
     wrong_type.write_text("hello", encoding="utf-8")
     with pytest.raises(UserError, match="upload a .csv or .jsonl"):
-        studio.run_batch(wrong_type, ["longest-3"])
+        studio.batches.run(wrong_type, ["longest-3"])
     big = tmp_path / "big.jsonl"
     big.write_text(json.dumps({"dialogue": "x" * (3 * 1024 * 1024)}) + "\n", encoding="utf-8")
     with pytest.raises(UserError, match="limit is 2 MB"):
-        studio.run_batch(big, ["longest-3"])
+        studio.batches.run(big, ["longest-3"])
     many = write_upload(tmp_path / "many.jsonl", [{"dialogue": f"#Person1#: line {i}"} for i in range(201)])
     with pytest.raises(UserError, match="201 dialogues; the limit is 200"):
-        studio.run_batch(many, ["longest-3"])
+        studio.batches.run(many, ["longest-3"])
     long = write_upload(tmp_path / "long.jsonl", [{"id": "x1", "dialogue": "y" * 20_001}])
     with pytest.raises(UserError, match="dialogue x1 is 20,001 characters"):
-        studio.run_batch(long, ["longest-3"])
+        studio.batches.run(long, ["longest-3"])
     with pytest.raises(UserError, match="Upload a CSV or JSONL"):
-        studio.run_batch(None, ["longest-3"])
+        studio.batches.run(None, ["longest-3"])
     latin = tmp_path / "latin.csv"
     latin.write_bytes("dialogue\ncaf\xe9\n".encode("latin-1"))
     with pytest.raises(UserError, match="not UTF-8"):
-        studio.run_batch(latin, ["longest-3"])
+        studio.batches.run(latin, ["longest-3"])
 
 
 def test_benchmark_without_results_shows_published_rows(studio):
-    view = studio.benchmark()
+    view = studio.results.view()
     assert "No results file" in view.note
     assert [r["source"] for r in view.rows] == ["course lab (published)"] * 3
     table = core.benchmark_table(view)
@@ -339,7 +339,7 @@ def test_benchmark_reads_evaluate_output(setup, tmp_path):
                       decoding=DecodingSettings(max_new_tokens=8), progress=False)
     results = report.save(tmp_path / "results.json")
     studio = core.Studio(registry, data_source=str(setup["data"]), results_path=results)
-    view = studio.benchmark()
+    view = studio.results.view()
     ours = [r for r in view.rows if r["source"] == "this project (evaluate)"]
     assert [r["model"] for r in ours] == ["longest-3", "original"] and ours[0]["n"] == 2
     assert ours[0]["rouge1"] == pytest.approx(report.score("longest-3")["rouge1"])
@@ -351,19 +351,19 @@ def test_benchmark_reads_evaluate_output(setup, tmp_path):
     document = json.loads(results.read_text(encoding="utf-8"))
     results.write_text(json.dumps({**document, "paper_scoring": {"aggregate": paper.aggregate}}),
                        encoding="utf-8")
-    scored = [r for r in studio.benchmark().rows if "paper's scoring" in r["description"]]
+    scored = [r for r in studio.results.view().rows if "paper's scoring" in r["description"]]
     assert [r["model"] for r in scored] == ["longest-3", "original"]
     assert scored[0]["rouge1"] == pytest.approx(paper.score("longest-3")["rouge1"])
     results.write_text("{not json", encoding="utf-8")
-    assert "could not be read" in studio.benchmark().note
+    assert "could not be read" in studio.results.view().note
 
 
 def test_results_path_comes_from_server_config_only(setup, monkeypatch, tmp_path):
     monkeypatch.setenv(core.RESULTS_ENV, str(tmp_path / "r.json"))
     studio = core.Studio(Registry.from_file(setup["registry"]), data_source=str(setup["data"]))
-    assert studio.results_path == tmp_path / "r.json"
+    assert studio.results.path == tmp_path / "r.json"
     import inspect
-    assert list(inspect.signature(studio.benchmark).parameters) == []
+    assert list(inspect.signature(studio.results.view).parameters) == []
 
 
 # ---------------------------------------------------------------------------------------------

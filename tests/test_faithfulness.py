@@ -208,7 +208,7 @@ NOISE_DIALOGUE = ("#Person1#: Hello, I am Anna. I would like 3 books, please.\n"
 
 
 def test_card_marks_unsupported_spans_apart_from_shared_words(studio):
-    view = studio.compare_all(NOISE_DIALOGUE, "Anna orders 3 books.", ["original", "longest-3"],
+    view = studio.comparisons.compare_all(NOISE_DIALOGUE, "Anna orders 3 books.", ["original", "longest-3"],
                               decoding=core.decoding_settings(max_new_tokens=12))
     noise, extract = view.cards
     assert noise.faithfulness is not None and noise.faithfulness.unsupported, noise.text
@@ -225,12 +225,12 @@ def test_card_marks_unsupported_spans_apart_from_shared_words(studio):
 
 
 def test_blind_card_shows_no_marks_until_the_vote(studio):
-    view = studio.compare_all(NOISE_DIALOGUE, "", ["original", "longest-3"], blind=True,
+    view = studio.comparisons.compare_all(NOISE_DIALOGUE, "", ["original", "longest-3"], blind=True,
                               decoding=core.decoding_settings(max_new_tokens=12))
     assert 'class="unsupported"' not in core.render_cards(view) and "support" not in core.render_cards(view)
     assert "support" not in json.dumps(view.to_dict())
-    studio.vote(view.comparison_id, "A")
-    board = studio.leaderboard()
+    studio.voting.vote(view.comparison_id, "A")
+    board = studio.voting.leaderboard()
     assert board.agreement["support"]["votes"] >= 1
     assert all(s.mean_support is not None for s in board.standings)
     assert "Support vs people" in core.leaderboard_note(board)

@@ -422,7 +422,7 @@ def test_compare_refuses_models_not_in_the_registry(lab, client, served, name):
     # Gradio checks the value against the checkbox choices before the studio sees it
     assert "not in the list of choices" in str(caught.value) or "unknown model" in str(caught.value)
     with pytest.raises(UserError, match="unknown model"):  # and the studio refuses it on its own
-        served["studio"].compare_all(DIALOGUE, "", ["longest-3", name])
+        served["studio"].comparisons.compare_all(DIALOGUE, "", ["longest-3", name])
     assert set(registry._backbones) <= before | {(loc, None) for loc in locations}
     assert all(location in locations for location, _ in registry._backbones)
     assert registry.names() == Registry.from_file(lab["registry"]).names()

@@ -393,23 +393,23 @@ def studio(speaker_registry, tmp_path):
 
 def test_card_shows_the_speakers_and_the_mapping_and_the_toggle_turns_it_off(studio):
     decoding = core.decoding_settings(max_new_tokens=8)
-    view = studio.compare_all(COOKIES, "", ["longest-3-tagged", "longest-3"], decoding=decoding)
+    view = studio.comparisons.compare_all(COOKIES, "", ["longest-3-tagged", "longest-3"], decoding=decoding)
     html = core.render_cards(view)
     assert "Speakers: Amanda → #Person1#, Jerry → #Person2#" in html
     assert "Speakers: Amanda, Jerry" in html
     data = view.to_dict()["models"]
     assert data[0]["speaker_mapping"] == {"Amanda": "#Person1#", "Jerry": "#Person2#"}
     assert data[0]["summary"] == COOKIES and data[0]["raw_summary"].startswith("#Person1#:")
-    kept = studio.compare_all(COOKIES, "", ["longest-3-tagged"], decoding=decoding, speakers="keep")
+    kept = studio.comparisons.compare_all(COOKIES, "", ["longest-3-tagged"], decoding=decoding, speakers="keep")
     assert "Speakers:" not in core.render_cards(kept) and kept.to_dict()["models"][0]["speaker_mapping"] == {}
-    blind = studio.compare_all(COOKIES, "", ["longest-3-tagged", "longest-3"], decoding=decoding, blind=True)
+    blind = studio.comparisons.compare_all(COOKIES, "", ["longest-3-tagged", "longest-3"], decoding=decoding, blind=True)
     assert "Speakers:" not in core.render_cards(blind)  # a mapping would tell which kind of model
     with pytest.raises(UserError, match="speakers must be one of"):
-        studio.compare_all(COOKIES, "", ["longest-3"], speakers="nope")
+        studio.comparisons.compare_all(COOKIES, "", ["longest-3"], speakers="nope")
 
 
 def test_card_shows_the_no_speakers_note_in_one_line(studio):
-    view = studio.compare_all("Please find the report attached. It is due at 5.", "", ["longest-3", "tagged"],
+    view = studio.comparisons.compare_all("Please find the report attached. It is due at 5.", "", ["longest-3", "tagged"],
                               decoding=core.decoding_settings(max_new_tokens=4))
     html = core.render_cards(view)
     assert html.count(f'<div class="ds-note ds-speaker-note">{NO_SPEAKERS_NOTE.replace(chr(34), "&quot;")}</div>') == 2
@@ -419,9 +419,9 @@ def test_card_shows_the_no_speakers_note_in_one_line(studio):
 def test_batch_maps_speakers_and_keeps_when_asked(studio, tmp_path):
     path = tmp_path / "chats.jsonl"
     path.write_text(json.dumps({"id": "c1", "dialogue": COOKIES, "summary": "Amanda bakes."}) + "\n")
-    auto = studio.run_batch(path, ["longest-3-tagged"])
+    auto = studio.batches.run(path, ["longest-3-tagged"])
     assert auto.rows[0]["summary"] == COOKIES and auto.rows[0]["speakers"] == "Amanda → #Person1#, Jerry → #Person2#"
-    keep = studio.run_batch(path, ["longest-3-tagged"], speakers="keep")
+    keep = studio.batches.run(path, ["longest-3-tagged"], speakers="keep")
     assert keep.rows[0]["speakers"] == "" and keep.rows[0]["summary"] == COOKIES
     written = auto.csv_path.read_text(encoding="utf-8")
     assert "Amanda → #Person1#, Jerry → #Person2#" in written

@@ -43,7 +43,7 @@ def studio(tmp_path_factory, tiny_models):
 
 
 def blind_view(studio, models=THREE, reference=REFERENCE, **kwargs):
-    return studio.compare_all(DIALOGUE, reference, models, decoding=core.decoding_settings(max_new_tokens=8),
+    return studio.comparisons.compare_all(DIALOGUE, reference, models, decoding=core.decoding_settings(max_new_tokens=8),
                               blind=True, **kwargs)
 
 
@@ -73,7 +73,7 @@ def test_blind_comparison_hides_every_name_until_the_vote(studio):
     assert view.to_dict()["vote_choices"] == [c.label for c in view.cards if c.state == "done"] + ["tie", "bad"]
 
     pick = next(c for c in view.cards if c.state == "done")
-    view.ballot = studio.vote(view.comparison_id, pick.label, "10.0.0.1")
+    view.ballot = studio.voting.vote(view.comparison_id, pick.label, "10.0.0.1")
     html = core.render_cards(view)
     assert view.revealed and view.ballot.winner == pick.model
     for card in view.cards:
@@ -88,7 +88,7 @@ def test_blind_cards_are_shuffled_and_open_comparisons_are_not(studio):
     copies = ["longest-3", "first-copy", "second-copy"]  # no weights: quick
     orders = {tuple(c.model for c in blind_view(studio, models=copies, reference="").cards) for _ in range(8)}
     assert len(orders) > 1  # 8 draws of 6 orders: all equal with probability 6**-7
-    view = studio.compare_all(DIALOGUE, "", THREE, decoding=core.decoding_settings(max_new_tokens=8))
+    view = studio.comparisons.compare_all(DIALOGUE, "", THREE, decoding=core.decoding_settings(max_new_tokens=8))
     assert [c.model for c in view.cards] == THREE and view.revealed and view.comparison_id
     assert "A · original" in dict((v, k) for k, v in view.vote_choices()).values()
 
@@ -108,11 +108,11 @@ def test_what_is_stored_the_dialogue_only_when_shared(studio):
     assert kept.settings["decoding"]["max_new_tokens"] == 8 and kept.shot_mode == "zero-shot"
 
     with pytest.raises(VoteRefused, match="not the one that was compared"):
-        studio.vote(first.comparison_id, "A", "10.0.0.2", share_dialogue=True, dialogue=DIALOGUE + " edited")
+        studio.voting.vote(first.comparison_id, "A", "10.0.0.2", share_dialogue=True, dialogue=DIALOGUE + " edited")
     with pytest.raises(UserError, match="Cannot share the dialogue: The dialogue is empty"):
-        studio.vote(first.comparison_id, "A", "10.0.0.2", share_dialogue=True, dialogue="  ")
-    kept_private = studio.vote(first.comparison_id, "A", "10.0.0.2", share_dialogue=False, dialogue=DIALOGUE)
-    shared = studio.vote(second.comparison_id, "tie", "10.0.0.2", share_dialogue=True, dialogue=DIALOGUE)
+        studio.voting.vote(first.comparison_id, "A", "10.0.0.2", share_dialogue=True, dialogue="  ")
+    kept_private = studio.voting.vote(first.comparison_id, "A", "10.0.0.2", share_dialogue=False, dialogue=DIALOGUE)
+    shared = studio.voting.vote(second.comparison_id, "tie", "10.0.0.2", share_dialogue=True, dialogue=DIALOGUE)
     with sqlite3.connect(store.path) as db:
         rows = dict(db.execute("SELECT comparison_id, dialogue FROM votes WHERE comparison_id IN (?, ?)",
                                (first.comparison_id, second.comparison_id)).fetchall())
@@ -313,7 +313,7 @@ def test_cli_stats_and_export(tmp_path, capsys):
     registry = tmp_path / "models.toml"
     registry.write_text('[models.longest-3]\nkind = "extractive"\n', encoding="utf-8")
     studio = core.Studio(Registry.from_file(registry), data_source=str(tmp_path), votes=store)
-    assert printed == json.loads(json.dumps(studio.leaderboard("all", False).to_dict()))  # the tab's numbers
+    assert printed == json.loads(json.dumps(studio.voting.leaderboard("all", False).to_dict()))  # the tab's numbers
     assert main(["votes", "stats", "--db", str(store.path), "--shots", "one-shot", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["votes"] == 1
     assert main(["votes", "stats", "--db", str(store.path), "--blind-only"]) == 0

@@ -124,7 +124,7 @@ def test_open_compare_names_the_models_and_takes_a_vote_by_name(client, served):
     reveal = client.predict(comparison_id=results["comparison_id"], choice="second-copy", api_name="/vote")
     assert reveal["card"] == "C" and reveal["model"] == "second-copy"
     board = client.predict(shot_mode="all", blind_only=False, api_name="/leaderboard")[3]
-    assert board == served["studio"].leaderboard().to_dict() and board["votes"] >= 1
+    assert board == served["studio"].voting.leaderboard().to_dict() and board["votes"] >= 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,7 +230,7 @@ def test_votes_are_not_queued_events(served):
 def test_fifty_votes_at_once_on_25_comparisons_store_exactly_25(lab):
     studio = make_studio(lab, "fifty")
     n = 25
-    views = [studio.compare_all(f"{DIALOGUE}\n#Person2#: Voter {i}.", REFERENCE, COPIES) for i in range(n)]
+    views = [studio.comparisons.compare_all(f"{DIALOGUE}\n#Person2#: Voter {i}.", REFERENCE, COPIES) for i in range(n)]
     ids = [v.comparison_id for v in views]
     choices = [random.Random(i).choice(["A", "B", "C", "tie", "bad"]) for i in range(n)]
     ballots = [(ids[i % n], choices[i % n]) for i in range(2 * n)]  # two voters per comparison
@@ -266,15 +266,15 @@ def test_vote_while_the_queue_is_full_of_comparisons_is_stored_at_once(lab, monk
     from gradio_client.utils import QueueError
 
     studio = make_studio(lab, "busy")
-    voted_on = studio.compare_all(DIALOGUE, REFERENCE, COPIES).comparison_id
+    voted_on = studio.comparisons.compare_all(DIALOGUE, REFERENCE, COPIES).comparison_id
     release = threading.Event()
-    original = studio.compare
+    original = studio.comparisons.compare
 
     def held(*args, **kwargs):  # a comparison that waits until the vote has been checked
         release.wait(120)
         yield from original(*args, **kwargs)
 
-    monkeypatch.setattr(studio, "compare", held)
+    monkeypatch.setattr(studio.comparisons, "compare", held)
     with serving(studio, queue_size=4) as (demo, url):
         n = 30
         outcomes: list[str] = [""] * n
@@ -338,7 +338,7 @@ def test_votes_land_locally_while_the_hub_is_unreachable(lab, monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     studio = make_studio(lab, "hub-down")
     api = HfApi(endpoint=f"http://127.0.0.1:{hole.getsockname()[1]}", token="hf_not_a_real_token")
-    studio.vote_sync = VoteSync(studio.votes, "someone/dialogsum-votes", api=api).start()
+    studio.voting.sync = VoteSync(studio.votes, "someone/dialogsum-votes", api=api).start()
     try:
         with serving(studio) as (demo, url):
             client = Client(url, verbose=False)
@@ -348,10 +348,10 @@ def test_votes_land_locally_while_the_hub_is_unreachable(lab, monkeypatch):
                 client.predict(comparison_id=comparison_id, choice="B", api_name="/vote")
             elapsed = time.monotonic() - started
             assert held, "the sync never tried the hub"
-            assert studio.vote_sync.state == "starting"  # still waiting for the hub's answer
+            assert studio.voting.sync.state == "starting"  # still waiting for the hub's answer
             assert studio.votes.counts()["votes"] == 3 and elapsed < 30, elapsed
     finally:
-        studio.vote_sync.stop()
+        studio.voting.sync.stop()
         for connection, _ in held:
             connection.close()
         hole.close()

@@ -24,6 +24,22 @@ for the best summary (blind by default) and see the people's leaderboard beside 
 """
 
 
+class PageLoad:
+    """What the page fetches as it opens: the model lists once the status check is done."""
+
+    def __init__(self, studio: Studio, preselected: list[str]):
+        self.studio, self.preselected = studio, preselected
+
+    def models(self):
+        self.studio.models.wait_for_statuses(15)
+        choices, runnable = self.studio.models.model_choices(), self.studio.models.default_models()
+        # Once checked, a model that cannot load is no longer pre-selected; when nothing
+        # changed, the value is left alone so that early clicks are not undone.
+        update = (dict(choices=choices) if runnable == self.preselected
+                  else dict(choices=choices, value=runnable))
+        return gr.CheckboxGroup(**update), gr.CheckboxGroup(**update)
+
+
 def create_interface(studio: Studio, queue_size: int = 16, concurrency: int = CONCURRENCY) -> gr.Blocks:
     """The Blocks of the app around `studio`.
 
@@ -32,7 +48,7 @@ def create_interface(studio: Studio, queue_size: int = 16, concurrency: int = CO
     "This application is currently busy. Please try again." (the Python client: "Queue is full!
     Please try again.").
     """
-    preselected = studio.default_models()  # before the status check: what the registry lists
+    preselected = studio.models.default_models()  # before the status check: what the registry lists
     with gr.Blocks(title="DialogSum Studio", delete_cache=(3600, 3600), analytics_enabled=False) as demo:
         gr.Markdown(INTRO)
         with gr.Tabs():
@@ -48,16 +64,7 @@ def create_interface(studio: Studio, queue_size: int = 16, concurrency: int = CO
                 create_api_tab(studio, queue_size)
         add_summarize_endpoint(studio)  # /summarize: one model, text out (an MCP tool with STUDIO_MCP=1)
 
-        def page_load():
-            studio.wait_for_statuses(15)
-            choices, runnable = studio.model_choices(), studio.default_models()
-            # Once checked, a model that cannot load is no longer pre-selected; when nothing
-            # changed, the value is left alone so that early clicks are not undone.
-            update = (dict(choices=choices) if runnable == preselected
-                      else dict(choices=choices, value=runnable))
-            return gr.CheckboxGroup(**update), gr.CheckboxGroup(**update)
-
-        demo.load(page_load, None, [compare["models"], batch["models"]], api_visibility="private", **LIGHT)
+        demo.load(PageLoad(studio, preselected).models, None, [compare["models"], batch["models"]], api_visibility="private", **LIGHT)
         load_benchmark, benchmark_outputs = benchmark["load"]
         demo.load(load_benchmark, None, benchmark_outputs, api_visibility="private", **LIGHT)
         # Blind is on for people from the first paint; the component's own value (off) stays the

@@ -6,18 +6,21 @@ import csv
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .. import rouge
+from .. import pipeline, rouge
 from ..csv_cells import spreadsheet_safe
 from ..data import Example, load_split
 from ..errors import DataError, UserError
-from ..generation import DecodingSettings, Result, summarize
+from ..generation import DecodingSettings
 from ..prompts import ShotSettings
+from ..request import SummaryRequest, model_names
+from .examples import ExampleLibrary
 from .inputs import (MAX_BATCH_ROWS, MAX_DIALOGUE_CHARS, MAX_UPLOAD_BYTES, UPLOAD_SUFFIXES,
                      decoding_settings, safe_name, shorten)
+from .models import ModelCatalog
 
 ProgressCallback = Callable[[float, str], None]
 
@@ -30,61 +33,39 @@ class BatchOutput:
     message: str
 
 
-class BatchMixin:
-    """Needs `self.registry`, `self.output_dir` and `self.shot_pool()` (Studio)."""
+class BatchRunner:
+    """Summarize uploaded files. Owns the folder its CSV results go to (cleaned as it goes)."""
 
-    def run_batch(self, path: str | os.PathLike | None, models: Sequence[str],
-                  shots: ShotSettings = ShotSettings(), decoding: DecodingSettings | None = None,
-                  progress: ProgressCallback | None = None, speakers: str = "auto") -> BatchOutput:
+    def __init__(self, models: ModelCatalog, examples: ExampleLibrary, output_dir: Path):
+        self.models, self.examples, self.output_dir = models, examples, Path(output_dir)
+
+    def run(self, path: str | os.PathLike | None, models: Sequence[str],
+            shots: ShotSettings = ShotSettings(), decoding: DecodingSettings | None = None,
+            progress: ProgressCallback | None = None, speakers: str = "auto") -> BatchOutput:
         """Summaries (and ROUGE where a row has a reference) for every row of an uploaded file."""
         examples, shown = self.read_upload(path)
-        models = list(dict.fromkeys(models or []))
-        if not models:
-            raise UserError("Choose at least one model to run.")
-        for name in models:
-            self.registry.spec(name)
-        decoding = decoding or decoding_settings()
-        pool = self.shot_pool() if shots.shots else None
-        total = len(models) * len(examples)
-        step = max(1, decoding.batch_size)
-        done = 0
-        results: list[Result] = []
-        report = progress or (lambda fraction, desc: None)
-        report(0.0, f"0/{total} summaries")
-        for start in range(0, len(examples), step):  # every model on each chunk: mixed batches
-            chunk = examples[start:start + step]
-            results += summarize(self.registry, models, chunk, shots=shots, decoding=decoding,
-                                 shot_pool=pool, speakers=speakers)
-            done += len(chunk) * len(models)
-            report(done / total, f"{done}/{total} summaries")
-        results.sort(key=lambda r: models.index(r.model))  # stable: model by model, file order
-        by_id = {e.id: e for e in examples}
-        rows = []
-        for result in results:
-            example = by_id[result.example_id]
-            row = {"id": result.example_id, "topic": example.topic or "", "model": result.model,
-                   "summary": result.summary or "", "references": " || ".join(example.references)}
-            scores = (rouge.score(result.summary, example.references)
-                      if example.references and result.summary is not None else {})
-            row.update({m: round(scores[m], 4) if m in scores else None for m in rouge.METRICS})
-            row.update({"seconds": round(result.seconds / max(1, result.batch_size), 4),
-                        "input_tokens": result.input_tokens, "output_tokens": result.output_tokens,
-                        "error": result.error or "",
-                        "speakers": ", ".join(f"{n} → {t}" for n, t in result.speaker_mapping.items())
-                                    or ", ".join(result.speakers),
-                        "notices": " | ".join([*(result.prompt.notices if result.prompt else []),
-                                               *([result.speaker_note] if result.speaker_note else [])])})
-            rows.append(row)
-        summary = _batch_summary(rows, models)
+        request = SummaryRequest(tuple(examples), model_names(models), shots, decoding or decoding_settings(),
+                                 speakers)
+        request.check_models(self.models.registry)
+        scored = self._summarize(request, progress or (lambda fraction, desc: None))
+        rows = [_row(item) for item in scored]
+        summary = _batch_summary(rows, request.models)
         csv_path = self._write_csv(rows, shown)
-        n_ref = sum(1 for e in examples if e.references)
-        message = (f"Summarized {len(examples)} dialogue(s) from {shown} with {len(models)} model(s). "
-                   + (f"ROUGE is computed for the {n_ref} row(s) with a reference summary."
-                      if n_ref else "No row has a reference summary, so ROUGE is not computed."))
-        errors = [s for s in summary if s["errors"]]
-        if errors:
-            message += " Failed: " + "; ".join(f"{s['model']} ({shorten(s['error'], 120)})" for s in errors)
-        return BatchOutput(rows, summary, csv_path, message)
+        return BatchOutput(rows, summary, csv_path, _message(examples, shown, request.models, summary))
+
+    def _summarize(self, request: SummaryRequest, report: ProgressCallback) -> list[pipeline.Scored]:
+        """Chunk by chunk (every model on each chunk: mixed batches), reporting progress."""
+        pool = self.examples.shot_pool() if request.shots.shots else None
+        total = len(request.models) * len(request.examples)
+        step = max(1, request.decoding.batch_size)
+        scored: list[pipeline.Scored] = []
+        report(0.0, f"0/{total} summaries")
+        for start in range(0, len(request.examples), step):
+            chunk = replace(request, examples=request.examples[start:start + step])
+            scored += pipeline.run(self.models.registry, chunk, pool, shared_words=False)
+            report(len(scored) / total, f"{len(scored)}/{total} summaries")
+        order = {name: i for i, name in enumerate(request.models)}
+        return sorted(scored, key=lambda s: order[s.result.model])  # stable: model by model, file order
 
     def read_upload(self, path: str | os.PathLike | None) -> tuple[list[Example], str]:
         """Parse an uploaded CSV/JSONL with summarizer.data, within the size limits."""
@@ -120,7 +101,7 @@ class BatchMixin:
         self._clean_outputs()
         folder = Path(tempfile.mkdtemp(dir=self.output_dir))
         path = folder / f"summaries-{Path(shown).stem}.csv"
-        columns = ["id", "topic", "model", "summary", "references", *rouge.METRICS, "seconds",
+        columns = ["id", "topic", "model", "template", "summary", "references", *rouge.METRICS, "support", "seconds",
                    "input_tokens", "output_tokens", "error", "speakers", "notices"]
         with path.open("w", encoding="utf-8", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=columns)
@@ -140,6 +121,35 @@ class BatchMixin:
                     entry.parent.rmdir()
             except OSError:
                 pass
+
+
+def _row(item: pipeline.Scored) -> dict:
+    result, example = item.result, item.example
+    row = {"id": result.example_id, "topic": example.topic or "", "model": result.model,
+           "template": getattr(result, "template", "") or "",
+           "summary": result.summary or "", "references": " || ".join(example.references)}
+    rouge_scores = item.scores.rouge if item.scores and item.scores.rouge else {}
+    row.update({m: round(rouge_scores[m], 4) if m in rouge_scores else None for m in rouge.METRICS})
+    row["support"] = round(item.scores.support, 4) if item.scores and item.scores.support is not None else None
+    row.update({"seconds": round(result.seconds / max(1, result.batch_size), 4),
+                "input_tokens": result.input_tokens, "output_tokens": result.output_tokens,
+                "error": result.error or "",
+                "speakers": ", ".join(f"{n} → {t}" for n, t in result.speaker_mapping.items())
+                            or ", ".join(result.speakers),
+                "notices": " | ".join([*(result.prompt.notices if result.prompt else []),
+                                       *([result.speaker_note] if result.speaker_note else [])])})
+    return row
+
+
+def _message(examples: list[Example], shown: str, models: Sequence[str], summary: list[dict]) -> str:
+    n_ref = sum(1 for e in examples if e.references)
+    message = (f"Summarized {len(examples)} dialogue(s) from {shown} with {len(models)} model(s). "
+               + (f"ROUGE is computed for the {n_ref} row(s) with a reference summary."
+                  if n_ref else "No row has a reference summary, so ROUGE is not computed."))
+    errors = [s for s in summary if s["errors"]]
+    if errors:
+        message += " Failed: " + "; ".join(f"{s['model']} ({shorten(s['error'], 120)})" for s in errors)
+    return message
 
 
 def _batch_summary(rows: list[dict], models: Sequence[str]) -> list[dict]:

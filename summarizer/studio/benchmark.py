@@ -10,7 +10,9 @@ from pathlib import Path
 
 from .. import rouge
 from ..benchmarks_published import PUBLISHED_LABEL, published_rows
+from .. import settings
 from ..errors import UserError, one_line
+from .inputs import DEFAULT_RESULTS, RESULTS_ENV
 
 
 @dataclass
@@ -20,17 +22,20 @@ class BenchmarkView:
     results_path: Path | None
 
 
-class BenchmarkMixin:
-    """Needs `self.results_path` (Studio)."""
+class BenchmarkResults:
+    """The server's results file (never one a user names) as the Benchmark tab shows it."""
 
-    def benchmark(self) -> BenchmarkView:
+    def __init__(self, results_path: str | Path | None = None):
+        self.path = Path(results_path or settings.text(RESULTS_ENV) or DEFAULT_RESULTS)
+
+    def view(self) -> BenchmarkView:
         """Dataset-level ROUGE from the server's results file, with the course's published rows.
 
         The file is chosen by the server's configuration ($STUDIO_RESULTS or assets/mini/results.json);
         nothing a user sends can change which file is read.
         """
         rows: list[dict] = []
-        path = self.results_path
+        path = self.path
         if not path.is_file():
             note = (f"No results file on this server yet ({html.escape(path.name)}). Write one with "
                     "`python -m summarizer evaluate --models original,instruct,peft-lora --split test "

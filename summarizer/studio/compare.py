@@ -8,17 +8,19 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import Iterator, Sequence, Union
 
-from .. import faithfulness, rouge
-from ..data import Example
+from .. import faithfulness, pipeline
 from ..errors import UserError, one_line
-from ..generation import DecodingSettings, Result, summarize
+from ..generation import DecodingSettings, Result
 from ..prompts import ShotSettings
-from ..speakers import SPEAKER_MODES
+from ..request import SummaryRequest
+from ..scoring import Scores
 from ..votes import Ballot
 from ..votes.store import LABELS
-from .inputs import MAX_TOPIC_CHARS, clean_dialogue, decoding_settings, parse_references
+from .examples import ExampleLibrary
+from .models import ModelCatalog
+from .votes import Voting
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,7 @@ class Card:
     scores: dict[str, float] | None = None
     shared: set[str] = field(default_factory=set)
     faithfulness: faithfulness.Report | None = None  # what the dialogue does not support
+    template: str = ""  # the prompt template's name
     wall_seconds: float = 0.0  # including loading the model on first use
 
     @property
@@ -111,117 +114,59 @@ class CompareView:
                 "models": [c.to_dict(hidden) for c in self.cards]}
 
 
+# What the worker thread tells the snapshot loop, in order: each model Started, text Streamed
+# while it decodes, each result Finished (or the whole run Failed), then Ended.
+@dataclass(frozen=True)
+class Started:
+    model: str
+
+
+@dataclass(frozen=True)
+class Streamed:
+    model: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    scored: pipeline.Scored
+    wall_seconds: float
+
+
+@dataclass(frozen=True)
+class Failed:
+    error: UserError
+
+
+@dataclass(frozen=True)
+class Ended:
+    pass
+
+
+Event = Union[Started, Streamed, Finished, Failed, Ended]
+
+
 class _Cancelled(Exception):
     """Raised from the streaming callback to stop generation when the caller has gone."""
 
 
-class CompareMixin:
-    """Needs `self.registry`, `self.shot_pool()` and `self.offer_vote()` (Studio)."""
+class Comparisons:
+    """Compare models on one dialogue: one pipeline run, snapshots while the summaries stream in.
+
+    Owns nothing mutable of its own: the models, examples (the shot pool) and votes are the
+    services it is given.
+    """
+
+    def __init__(self, models: ModelCatalog, examples: ExampleLibrary, voting: Voting):
+        self.models, self.examples, self.voting = models, examples, voting
 
     def compare(self, dialogue: str, reference: str = "", models: Sequence[str] = (),
                 shots: ShotSettings = ShotSettings(), decoding: DecodingSettings | None = None,
                 topic: str = "", min_interval: float = 0.2, blind: bool = False,
                 speakers: str = "auto") -> Iterator[CompareView]:
-        """Summaries of one dialogue by each chosen model, as snapshots while they stream in.
-
-        All models go through one `summarize` call, so the base model and its LoRA adapters
-        decode in one batch and other checkpoints decode alongside (a card's latency is that of
-        the batch that produced it); a model that cannot load ends with its reason on its card
-        and the others still run. The last snapshot has `done=True`, ROUGE against the
-        reference(s) when there are any, and the shared words; with two or more summaries it is
-        recorded for a vote (`comparison_id`). `blind` shuffles the cards and keeps names and
-        scores out of the view's renderings until a vote is cast. `speakers`: "auto" maps a
-        chat's names to the tags a DialogSum-trained model knows and back (the card shows how),
-        "keep" sends the text as pasted.
-        """
-        if speakers not in SPEAKER_MODES:
-            raise UserError(f"speakers must be one of {', '.join(SPEAKER_MODES)}, got {speakers!r}")
-        dialogue = clean_dialogue(dialogue)
-        references = parse_references(reference)
-        topic = (topic or "").strip()[:MAX_TOPIC_CHARS] or None
-        models = list(dict.fromkeys(models or []))
-        if not models:
-            raise UserError("Choose at least one model to run.")
-        if len(models) > len(LABELS):
-            raise UserError(f"Compare at most {len(LABELS)} models at once.")
-        for name in models:
-            self.registry.spec(name)  # unknown names fail before any work
-        decoding = decoding or decoding_settings()
-        pool = self.shot_pool() if shots.shots else None
-        example = Example(id="input", dialogue=dialogue, references=tuple(references), topic=topic)
-
-        shown = list(models)
-        if blind:
-            random.SystemRandom().shuffle(shown)  # not predictable from the outside
-        view = CompareView([Card(n, self.registry.spec(n).kind, LABELS[i]) for i, n in enumerate(shown)],
-                           references, blind=blind)
-        if blind:
-            view.notes.append(BLIND_NOTE)
-        if not references:
-            view.notes.append(NO_REFERENCE_NOTE)
-        if decoding.num_beams > 1:
-            view.notes.append("Beam search does not stream: each summary appears when it is finished.")
-        cards = {c.model: c for c in view.cards}
-        events: queue.Queue = queue.Queue()
-        stop = threading.Event()
-
-        def on_partial(model, example_id, text):
-            if stop.is_set():
-                raise _Cancelled("cancelled")
-            events.put(("partial", model, text))
-
-        def work():
-            try:
-                for name in models:
-                    events.put(("start", name, None))
-                started = time.perf_counter()
-                results = summarize(self.registry, models, [example], shots=shots, decoding=decoding,
-                                    shot_pool=pool, on_partial=on_partial, speakers=speakers)
-                wall = time.perf_counter() - started
-                for result in results:
-                    events.put(("done", result.model, (result, result.seconds if result.summary else wall)))
-            except UserError as err:
-                events.put(("fail", None, err))
-            except Exception as err:  # unforeseen: one line for the user, the traceback in the log
-                log.exception("comparison failed")
-                events.put(("fail", None, UserError(f"the comparison failed: {one_line(err)}")))
-            finally:
-                events.put(("end", None, None))
-
-        worker = threading.Thread(target=work, name="studio-compare", daemon=True)
-        worker.start()
-        try:
-            yield view
-            last = time.monotonic()
-            dirty = False
-            while True:
-                try:
-                    kind, name, payload = events.get(timeout=max(min_interval, 0.05))
-                except queue.Empty:
-                    kind = None
-                if kind == "end":
-                    break
-                if kind == "fail":
-                    raise payload
-                if kind == "start":
-                    cards[name].state = "running"
-                    dirty = True
-                elif kind == "partial":
-                    cards[name].text = payload
-                    dirty = True
-                elif kind == "done":
-                    result, wall = payload
-                    result.error = self.without_server_paths(result.error)
-                    _finish_card(cards[name], result, wall, references, dialogue)
-                    dirty = True
-                if dirty and time.monotonic() - last >= min_interval:
-                    yield view
-                    last, dirty = time.monotonic(), False
-            view.done = True
-            self.offer_vote(view, dialogue, shots, decoding)
-            yield view
-        finally:
-            stop.set()
+        """Summaries of one pasted dialogue by each chosen model, as snapshots (see `run`)."""
+        request = SummaryRequest.from_form(dialogue, reference, topic, models, shots, decoding, speakers)
+        return self.run(request, blind=blind, min_interval=min_interval)
 
     def compare_all(self, *args, **kwargs) -> CompareView:
         """The final snapshot of `compare` (for callers that do not stream)."""
@@ -230,14 +175,107 @@ class CompareMixin:
             pass
         return view
 
+    def run(self, request: SummaryRequest, blind: bool = False, min_interval: float = 0.2) -> Iterator[CompareView]:
+        """Snapshots of `request` (one dialogue) while it runs; the last has `done=True`.
 
-def _finish_card(card: Card, result: Result, wall: float, references: list[str], dialogue: str) -> None:
+        All models go through one pipeline run, so a base model and its LoRA adapters decode in
+        one batch (a card's latency is that of the batch that produced it); a model that cannot
+        load ends with its reason on its card and the others still run. The last snapshot has
+        ROUGE and support per card and, with two or more summaries, a `comparison_id` to vote
+        on. `blind` shuffles the cards and keeps names and scores hidden until the vote.
+        """
+        request.check_models(self.models.registry)
+        if len(request.models) > len(LABELS):
+            raise UserError(f"Compare at most {len(LABELS)} models at once.")
+        pool = self.examples.shot_pool() if request.shots.shots else None
+        view = self._open_view(request, blind)
+        events: queue.Queue = queue.Queue()
+        stop = threading.Event()
+        worker = threading.Thread(target=self._work, args=(request, pool, events, stop),
+                                  name="studio-compare", daemon=True)
+        worker.start()
+        try:
+            yield view
+            yield from self._follow(view, events, min_interval)
+            view.done = True
+            self.voting.offer_vote(view, request.examples[0].dialogue, request.shots, request.decoding)
+            yield view
+        finally:
+            stop.set()
+
+    def _open_view(self, request: SummaryRequest, blind: bool) -> CompareView:
+        shown = list(request.models)
+        if blind:
+            random.SystemRandom().shuffle(shown)  # not predictable from the outside
+        references = list(request.examples[0].references)
+        cards = [Card(n, self.models.registry.spec(n).kind, LABELS[i]) for i, n in enumerate(shown)]
+        view = CompareView(cards, references, blind=blind)
+        if blind:
+            view.notes.append(BLIND_NOTE)
+        if not references:
+            view.notes.append(NO_REFERENCE_NOTE)
+        if request.decoding.num_beams > 1:
+            view.notes.append("Beam search does not stream: each summary appears when it is finished.")
+        return view
+
+    def _work(self, request: SummaryRequest, pool, events: queue.Queue, stop: threading.Event) -> None:
+        """The worker thread: one pipeline run, reported as events."""
+        def on_partial(model, example_id, text):
+            if stop.is_set():
+                raise _Cancelled("cancelled")
+            events.put(Streamed(model, text))
+
+        try:
+            for name in request.models:
+                events.put(Started(name))
+            started = time.perf_counter()
+            scored = pipeline.run(self.models.registry, request, pool, on_partial=on_partial)
+            wall = time.perf_counter() - started
+            for item in scored:
+                events.put(Finished(item, item.result.seconds if item.result.summary else wall))
+        except UserError as err:
+            events.put(Failed(err))
+        except _Cancelled:
+            pass
+        except Exception as err:  # unforeseen: one line for the user, the traceback in the log
+            log.exception("comparison failed")
+            events.put(Failed(UserError(f"the comparison failed: {one_line(err)}")))
+        finally:
+            events.put(Ended())
+
+    def _follow(self, view: CompareView, events: queue.Queue, min_interval: float) -> Iterator[CompareView]:
+        """Apply the worker's events to the view; a snapshot at most every `min_interval` s."""
+        cards = {c.model: c for c in view.cards}
+        last, dirty = time.monotonic(), False
+        while True:
+            try:
+                event = events.get(timeout=max(min_interval, 0.05))
+            except queue.Empty:
+                event = None
+            if isinstance(event, Ended):
+                return
+            if isinstance(event, Failed):
+                raise event.error
+            if isinstance(event, Started):
+                cards[event.model].state = "running"
+            elif isinstance(event, Streamed):
+                cards[event.model].text = event.text
+            elif isinstance(event, Finished):
+                event.scored.result.error = self.models.without_server_paths(event.scored.result.error)
+                _finish_card(cards[event.scored.result.model], event.scored, event.wall_seconds)
+            dirty = dirty or event is not None
+            if dirty and time.monotonic() - last >= min_interval:
+                yield view
+                last, dirty = time.monotonic(), False
+
+
+def _finish_card(card: Card, scored: pipeline.Scored, wall: float) -> None:
+    result = scored.result
     card.result, card.wall_seconds = result, wall
-    if result.error:
+    card.template = getattr(result, "template", "") or ""
+    if result.error or scored.scores is None:
         card.state, card.text = "error", ""
         return
     card.state, card.text = "done", result.summary or ""
-    card.faithfulness = faithfulness.check(dialogue, card.text)  # needs no reference
-    if references:
-        card.scores = rouge.score(card.text, references)
-        card.shared = rouge.shared_words(card.text, references)
+    scores: Scores = scored.scores
+    card.faithfulness, card.scores, card.shared = scores.faithfulness, scores.rouge, scores.shared

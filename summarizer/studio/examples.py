@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import html
 import random
+import threading
 from dataclasses import dataclass
 
-from ..data import Example, load_split
+from ..data import Example, load_split, resolve_source
 from ..errors import DataError, UserError
 from .inputs import EXAMPLE_SPLITS
 
@@ -20,8 +21,13 @@ class PickedExample:
     info: str  # markdown, escaped
 
 
-class ExamplesMixin:
-    """Needs `self.data_source`, `self._splits` and `self._split_lock` (Studio)."""
+class ExampleLibrary:
+    """DialogSum splits of the server's data source, each loaded once (owns them and their lock)."""
+
+    def __init__(self, data_source: str | None = None):
+        self.data_source = resolve_source(data_source)
+        self._splits: dict[str, list[Example]] = {}
+        self._split_lock = threading.Lock()
 
     def split(self, name: str) -> list[Example]:
         """A split of the configured data source, loaded once."""
@@ -37,7 +43,7 @@ class ExamplesMixin:
             raise UserError(f"One- and few-shot prompts take their examples from the train split, "
                             f"which is not available: {err}") from None
 
-    def pick_example(self, split: str = "validation", how: str = "random",
+    def pick(self, split: str = "validation", how: str = "random",
                      index: int | float | None = None) -> PickedExample:
         """A DialogSum dialogue with its reference(s) and topic: random, next, or by number."""
         if split not in EXAMPLE_SPLITS:

@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Sequence
 
 from ..errors import UserError
-from ..registry import ModelStatus
+from ..registry import ModelStatus, Registry
 from .inputs import shorten
 
 log = logging.getLogger(__name__)
@@ -23,8 +23,14 @@ PREFERRED_DEFAULTS = ("mini-original", "mini-instruct", "mini-lora", "original",
 MAX_DEFAULTS = 4
 
 
-class ModelsMixin:
-    """Needs `self.registry`, `self._statuses`, `self._status_lock` and `self._checked` (Studio)."""
+class ModelCatalog:
+    """The registry's models as the page shows them. Owns the last status check and its lock."""
+
+    def __init__(self, registry: Registry):
+        self.registry = registry
+        self._statuses: dict[str, ModelStatus] = {}
+        self._status_lock = threading.Lock()
+        self._checked = threading.Event()
 
     def names(self) -> list[str]:
         return self.registry.names()

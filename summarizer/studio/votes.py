@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 
 from ..errors import UserError, one_line
 from ..generation import DecodingSettings
@@ -16,7 +17,6 @@ from ..prompts import ShotSettings
 from ..votes import Ballot, ShownCard, VoteStore, dialogue_digest
 from ..votes.leaderboard import Leaderboard, compute
 from ..votes.sync import VoteSync, start_from_env
-from .compare import CompareView
 from .inputs import clean_dialogue, shot_mode
 
 log = logging.getLogger(__name__)
@@ -24,20 +24,25 @@ log = logging.getLogger(__name__)
 VOTE_NEEDS_TWO = "Voting needs at least two summaries: compare two or more models that can run."
 
 
-class VotesMixin:
-    """Needs `self.votes` (a VoteStore), `self._boards` and `self._board_lock` (Studio)."""
+class Voting:
+    """Votes on finished comparisons and the leaderboard they make. Owns the vote store, its
+    hub copy and the cached boards (with their lock)."""
 
-    votes: VoteStore
-    vote_sync: VoteSync | None = None
+    def __init__(self, store: VoteStore):
+        self.store = store
+        self.sync: VoteSync | None = None
+        self._boards: dict = {}  # (filters) -> (last vote id, Leaderboard)
+        self._board_lock = threading.Lock()
 
-    def start_vote_sync(self) -> VoteSync | None:
+    def start_sync(self) -> VoteSync | None:
         """With $STUDIO_VOTES_REPO set, copy the votes to that hub dataset in the background."""
-        if self.vote_sync is None:
-            self.vote_sync = start_from_env(self.votes)
-        return self.vote_sync
+        if self.sync is None:
+            self.sync = start_from_env(self.store)
+        return self.sync
 
-    def offer_vote(self, view: CompareView, dialogue: str, shots: ShotSettings, decoding: DecodingSettings) -> None:
-        """Record a finished comparison so that it can be voted on; sets `view.comparison_id`."""
+    def offer_vote(self, view, dialogue: str, shots: ShotSettings, decoding: DecodingSettings) -> None:
+        """Record a finished comparison (a compare.CompareView) so that it can be voted on; sets
+        `view.comparison_id`."""
         if sum(c.state == "done" for c in view.cards) < 2:
             view.vote_note = VOTE_NEEDS_TWO
             return
@@ -49,7 +54,7 @@ class VotesMixin:
                               "seed": shots.seed},
                     "decoding": {k: getattr(decoding, k) for k in decoding.__dataclass_fields__}}
         try:
-            view.comparison_id = self.votes.record_comparison(
+            view.comparison_id = self.store.record_comparison(
                 cards, blind=view.blind, shot_mode=shot_mode(shots), settings=settings,
                 dialogue_sha256=dialogue_digest(dialogue), has_reference=bool(view.references))
         except (sqlite3.Error, OSError) as err:  # the summaries still show; only the vote is lost
@@ -69,7 +74,7 @@ class VotesMixin:
             except UserError as err:
                 raise UserError(f"Cannot share the dialogue: {err}") from None
         try:
-            return self.votes.cast_vote(comparison_id, choice, client, dialogue=shared)
+            return self.store.cast_vote(comparison_id, choice, client, dialogue=shared)
         except sqlite3.Error as err:
             log.exception("could not store a vote")
             raise UserError(f"The vote could not be stored ({one_line(err)}); try again.") from None
@@ -77,9 +82,9 @@ class VotesMixin:
     def leaderboard(self, shot_mode: str = "all", blind_only: bool = False) -> Leaderboard:
         """The leaderboard over the stored votes, recomputed only when there are new ones."""
         key = (shot_mode, bool(blind_only))
-        last = self.votes.last_vote_id()
+        last = self.store.last_vote_id()
         with self._board_lock:
             cached = self._boards.get(key)
             if cached is None or cached[0] != last:
-                cached = self._boards[key] = (last, compute(self.votes.ballots(), shot_mode, bool(blind_only)))
+                cached = self._boards[key] = (last, compute(self.store.ballots(), shot_mode, bool(blind_only)))
             return cached[1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from summarizer import studio as core
+from summarizer import settings, studio as core
 
 API_HELP = """### Use it from Python
 ```python
@@ -42,7 +42,14 @@ One vote per comparison, within {ttl:g} hours of it, and {per_hour} votes an hou
 """
 
 
+SETTINGS_HELP = """### Server settings
+Set in the environment of the process that runs `app.py` (a Space's *Variables*); never by a visitor.
+
+"""
+
+
 def create_api_tab(studio: core.Studio, queue_size: int) -> None:
     gr.Markdown(API_HELP.format(max_chars=core.MAX_DIALOGUE_CHARS, max_mb=core.MAX_UPLOAD_BYTES // 1024 // 1024,
                                 max_rows=core.MAX_BATCH_ROWS, queue=queue_size, ttl=studio.votes.ttl / 3600,
                                 per_hour=studio.votes.per_hour))
+    gr.Markdown(SETTINGS_HELP + settings.table_markdown(), elem_id="settings-table")

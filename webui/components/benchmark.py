@@ -9,11 +9,18 @@ from summarizer import studio as core
 from ..common import LIGHT
 
 
-def create_benchmark_tab(studio: core.Studio) -> dict:
-    def benchmark():
+class BenchmarkHandlers:
+    def __init__(self, studio: core.Studio):
+        self.studio = studio
+
+    def benchmark(self):
         """Dataset-level ROUGE from the server's results file, with the course's published rows."""
-        view = studio.benchmark()
+        view = self.studio.results.view()
         return view.note, core.benchmark_table(view), core.benchmark_figure(view)
+
+
+def create_benchmark_tab(studio: core.Studio) -> dict:
+    benchmark = BenchmarkHandlers(studio).benchmark
 
     note = gr.Markdown(label="Source")
     table = gr.Dataframe(label="Dataset-level ROUGE (F-measure) and faithfulness support (docs/faithfulness.md)",

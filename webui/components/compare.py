@@ -9,6 +9,7 @@ import gradio as gr
 
 from summarizer import studio as core
 from summarizer.prompts import DEFAULT_MAX_PROMPT_TOKENS, MAX_SHOTS, SHOT_STRATEGIES
+from summarizer.request import DEFAULTS
 
 from ..common import LIGHT, shown_to_user
 from .vote import create_vote_panel
@@ -26,21 +27,26 @@ SAMPLE_REFERENCE = "Ben and #Person1# will meet at the station at ten; #Person1#
 FILL_SAMPLE_JS = f"() => [{json.dumps(SAMPLE_DIALOGUE)}, {json.dumps(SAMPLE_REFERENCE)}]"
 
 
-def create_compare_tab(studio: core.Studio) -> dict:
-    def model_status():
-        """Each registry model's status (ready / loaded / error with the reason)."""
-        studio.refresh_statuses()
-        return gr.CheckboxGroup(choices=studio.model_choices()), studio.status_table()
+class CompareHandlers:
+    """The Compare tab's events, on the Studio (their signatures and docstrings are the API's)."""
 
-    def load_example(split: str = "validation", how: str = "random", index: float | None = -1):
+    def __init__(self, studio: core.Studio):
+        self.studio = studio
+
+    def model_status(self):
+        """Each registry model's status (ready / loaded / error with the reason)."""
+        self.studio.models.refresh_statuses()
+        return gr.CheckboxGroup(choices=self.studio.models.model_choices()), self.studio.models.status_table()
+
+    def load_example(self, split: str = "validation", how: str = "random", index: float | None = -1):
         """A DialogSum dialogue with its reference(s) and topic: how = random | next | index."""
         with shown_to_user():
-            picked = studio.pick_example(split, how, index)
+            picked = self.studio.examples.pick(split, how, index)
         return picked.dialogue, picked.reference, picked.topic, picked.index, picked.info
 
-    def compare(dialogue: str, reference: str = "", topic: str = "",
+    def compare(self, dialogue: str, reference: str = "", topic: str = "",
                 models: list[str] | None = None, shot_mode: str = "zero-shot", n_shots: float = 2,
-                shot_strategy: str = "random", shot_ids: str = "", max_new_tokens: float = 100,
+                shot_strategy: str = "random", shot_ids: str = "", max_new_tokens: float = DEFAULTS.max_new_tokens,
                 num_beams: float = 1, do_sample: bool = False, temperature: float = 1.0,
                 top_p: float = 1.0, seed: float = 0, max_prompt_tokens: float = DEFAULT_MAX_PROMPT_TOKENS,
                 blind: bool = False, keep_as_pasted: bool = False):
@@ -74,7 +80,7 @@ def create_compare_tab(studio: core.Studio) -> dict:
             shots = core.shot_settings(shot_mode, n_shots, shot_strategy, shot_ids)
             decoding = core.decoding_settings(max_new_tokens, num_beams, do_sample, temperature,
                                               top_p, seed, max_prompt_tokens)
-            for view in studio.compare(dialogue, reference, models or [], shots, decoding, topic,
+            for view in self.studio.comparisons.compare(dialogue, reference, models or [], shots, decoding, topic,
                                        blind=bool(blind), speakers="keep" if keep_as_pasted else "auto"):
                 if not view.done:  # no comparison to vote on while one is running
                     yield core.render_cards(view), gr.skip(), gr.skip(), gr.skip(), core.render_notes(view), None
@@ -82,90 +88,123 @@ def create_compare_tab(studio: core.Studio) -> dict:
                     yield (core.render_cards(view), core.rouge_table(view), core.compare_figure(view),
                            view.to_dict(), core.render_notes(view), view)
 
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=3):
-            dialogue = gr.Textbox(
-                label="Dialogue", lines=10, max_lines=20, elem_id="dialogue",
-                placeholder="#Person1#: Hi, is this seat free?\n#Person2#: Yes, go ahead.",
-                info=f"One turn per line; at most {core.MAX_DIALOGUE_CHARS:,} characters.")
-            reference = gr.Textbox(
-                value="", label="Reference summary (optional)", lines=2, max_lines=8, elem_id="reference",
-                info="Used for ROUGE. Several references: separate them with a blank line.")
-            with gr.Accordion("Load a DialogSum example", open=True):
-                with gr.Row():
-                    split = gr.Dropdown(list(core.EXAMPLE_SPLITS), value="validation", label="Split", scale=1)
-                    index = gr.Number(value=0, precision=0, label="Example #", scale=1, minimum=0)
-                    topic = gr.Textbox("", label="Topic", scale=2, max_lines=1,
-                                       info="used by topic-matched shots")
-                how_random = gr.Textbox("random", visible=False)
-                how_next = gr.Textbox("next", visible=False)
-                how_index = gr.Textbox("index", visible=False)
-                with gr.Row():
-                    random_button = gr.Button("Random example", size="sm")
-                    next_button = gr.Button("Next example ▶", size="sm")
-                    index_button = gr.Button("Load #", size="sm")
-                example_info = gr.Markdown(label="Example")
-        with gr.Column(scale=2):
-            models = gr.CheckboxGroup(studio.model_choices(), value=studio.default_models(), label="Models",
-                                      info="status after each name", elem_id="models")
-            shot_mode = gr.Radio(list(core.SHOT_MODES), value="zero-shot", label="Prompt", elem_id="shot-mode",
-                                 info="solved DialogSum train examples put before the dialogue")
-            with gr.Row():
-                n_shots = gr.Slider(2, MAX_SHOTS, value=2, step=1, label="Shots (few-shot)")
-                shot_strategy = gr.Radio(list(SHOT_STRATEGIES), value="random", label="Shot choice")
-            shot_ids = gr.Textbox("", label="Fixed shot ids", max_lines=1,
-                                  placeholder="train_0, train_1 (for 'fixed')")
-            with gr.Accordion("Decoding settings", open=False):
-                max_new_tokens = gr.Slider(8, core.MAX_NEW_TOKENS_LIMIT, value=100, step=1, label="Max new tokens")
-                num_beams = gr.Slider(1, core.MAX_BEAMS_LIMIT, value=1, step=1, label="Beams (1 = greedy, streams)")
-                do_sample = gr.Checkbox(False, label="Sample")
-                with gr.Row():
-                    temperature = gr.Slider(0.05, 2.0, value=1.0, step=0.05, label="Temperature")
-                    top_p = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="Top-p")
-                with gr.Row():
-                    seed = gr.Number(0, precision=0, label="Seed")
-                    max_prompt_tokens = gr.Slider(64, core.MAX_PROMPT_TOKENS_LIMIT, value=DEFAULT_MAX_PROMPT_TOKENS,
-                                                  step=16, label="Prompt token budget")
-            # The page turns Blind on as it loads (see interface.py); the value here is the API's
-            # default, so scripts keep getting model names unless they ask for blind=True.
-            blind = gr.Checkbox(False, label="Blind", elem_id="blind",
-                                info="shuffle the cards and hide model names and scores until you vote")
-            keep_as_pasted = gr.Checkbox(False, label="Keep the text as pasted", elem_id="keep-pasted",
-                                         info="off: names become #Person1#, #Person2# for models trained "
-                                              "on DialogSum, and come back in their summaries")
-            with gr.Row():
-                run_button = gr.Button("Run ▶", variant="primary", elem_id="run")
-                status_button = gr.Button("↻ Model status", size="sm")
-    notes = gr.Markdown(label="Notes", elem_id="notes")
-    cards = gr.HTML(label="Summaries", elem_id="cards")
-    view_state = gr.State(None)  # the finished comparison, kept on the server for the vote
-    vote_slot = gr.Column()
+
+
+def _dialogue_inputs() -> dict:
+    """The dialogue, its reference and the DialogSum example picker."""
+    c = {}
+    c["dialogue"] = gr.Textbox(
+        label="Dialogue", lines=10, max_lines=20, elem_id="dialogue",
+        placeholder="#Person1#: Hi, is this seat free?\n#Person2#: Yes, go ahead.",
+        info=f"One turn per line; at most {core.MAX_DIALOGUE_CHARS:,} characters.")
+    c["reference"] = gr.Textbox(
+        value="", label="Reference summary (optional)", lines=2, max_lines=8, elem_id="reference",
+        info="Used for ROUGE. Several references: separate them with a blank line.")
+    with gr.Accordion("Load a DialogSum example", open=True):
+        with gr.Row():
+            c["split"] = gr.Dropdown(list(core.EXAMPLE_SPLITS), value="validation", label="Split", scale=1)
+            c["index"] = gr.Number(value=0, precision=0, label="Example #", scale=1, minimum=0)
+            c["topic"] = gr.Textbox("", label="Topic", scale=2, max_lines=1, info="used by topic-matched shots")
+        for how in ("random", "next", "index"):
+            c[f"how_{how}"] = gr.Textbox(how, visible=False)
+        with gr.Row():
+            c["random_button"] = gr.Button("Random example", size="sm")
+            c["next_button"] = gr.Button("Next example ▶", size="sm")
+            c["index_button"] = gr.Button("Load #", size="sm")
+        c["example_info"] = gr.Markdown(label="Example")
+    return c
+
+
+def _run_inputs(studio: core.Studio) -> dict:
+    """Models, prompt and decoding settings, Blind and the speaker switch."""
+    c = {}
+    c["models"] = gr.CheckboxGroup(studio.models.model_choices(), value=studio.models.default_models(),
+                                   label="Models", info="status after each name", elem_id="models")
+    c["shot_mode"] = gr.Radio(list(core.SHOT_MODES), value="zero-shot", label="Prompt", elem_id="shot-mode",
+                              info="solved DialogSum train examples put before the dialogue")
+    with gr.Row():
+        c["n_shots"] = gr.Slider(2, MAX_SHOTS, value=2, step=1, label="Shots (few-shot)")
+        c["shot_strategy"] = gr.Radio(list(SHOT_STRATEGIES), value="random", label="Shot choice")
+    c["shot_ids"] = gr.Textbox("", label="Fixed shot ids", max_lines=1, placeholder="train_0, train_1 (for 'fixed')")
+    with gr.Accordion("Decoding settings", open=False):
+        c["max_new_tokens"] = gr.Slider(8, core.MAX_NEW_TOKENS_LIMIT, value=DEFAULTS.max_new_tokens, step=1,
+                                        label="Max new tokens")
+        c["num_beams"] = gr.Slider(1, core.MAX_BEAMS_LIMIT, value=1, step=1, label="Beams (1 = greedy, streams)")
+        c["do_sample"] = gr.Checkbox(False, label="Sample")
+        with gr.Row():
+            c["temperature"] = gr.Slider(0.05, 2.0, value=1.0, step=0.05, label="Temperature")
+            c["top_p"] = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="Top-p")
+        with gr.Row():
+            c["seed"] = gr.Number(0, precision=0, label="Seed")
+            c["max_prompt_tokens"] = gr.Slider(64, core.MAX_PROMPT_TOKENS_LIMIT, value=DEFAULT_MAX_PROMPT_TOKENS,
+                                               step=16, label="Prompt token budget")
+    # The page turns Blind on as it loads (see interface.py); the value here is the API's
+    # default, so scripts keep getting model names unless they ask for blind=True.
+    c["blind"] = gr.Checkbox(False, label="Blind", elem_id="blind",
+                             info="shuffle the cards and hide model names and scores until you vote")
+    c["keep_as_pasted"] = gr.Checkbox(False, label="Keep the text as pasted", elem_id="keep-pasted",
+                                      info="off: names become #Person1#, #Person2# for models trained "
+                                           "on DialogSum, and come back in their summaries")
+    with gr.Row():
+        c["run_button"] = gr.Button("Run ▶", variant="primary", elem_id="run")
+        c["status_button"] = gr.Button("↻ Model status", size="sm")
+    return c
+
+
+def _outputs() -> dict:
+    """Notes, cards, the link button, the ROUGE table and chart, raw JSON and model status."""
+    c = {}
+    c["notes"] = gr.Markdown(label="Notes", elem_id="notes")
+    c["cards"] = gr.HTML(label="Summaries", elem_id="cards")
+    c["view_state"] = gr.State(None)  # the finished comparison, kept on the server for the vote
+    c["vote_slot"] = gr.Column()
     # Gradio's deep link: the page's values as this visitor sees them (cards, table, chart, notes),
     # saved on the server under an id that ?deep_link= reopens; blind cards stay blind.
     gr.DeepLinkButton("🔗 Copy a link to this comparison", copied_value="Link copied", size="sm")
     with gr.Row():
-        table = gr.Dataframe(label="ROUGE vs the reference (F-measure)", interactive=False,
-                             elem_id="rouge-table", scale=1)
-        chart = gr.Plot(label="ROUGE by model", elem_id="rouge-chart", scale=1, show_label=False)
+        c["table"] = gr.Dataframe(label="ROUGE vs the reference (F-measure)", interactive=False,
+                                  elem_id="rouge-table", scale=1)
+        c["chart"] = gr.Plot(label="ROUGE by model", elem_id="rouge-chart", scale=1, show_label=False)
     with gr.Accordion("Raw results (JSON)", open=False):
-        results = gr.JSON(label="results")
+        c["results"] = gr.JSON(label="results")
     with gr.Accordion("Model status", open=False):
-        status_table = gr.JSON(label="registry")
-    with vote_slot:  # under the cards, declared once the outputs it redraws exist
-        vote = create_vote_panel(studio, view_state, dialogue, [cards, table, chart, results, notes])
+        c["status_table"] = gr.JSON(label="registry")
+    return c
 
-    example_outputs = [dialogue, reference, topic, index, example_info]
-    random_button.click(load_example, [split, how_random, index], example_outputs, api_name="load_example", **LIGHT)
-    next_button.click(load_example, [split, how_next, index], example_outputs, api_visibility="private", **LIGHT)
-    index_button.click(load_example, [split, how_index, index], example_outputs, api_visibility="private", **LIGHT)
-    status_button.click(model_status, None, [models, status_table], api_name="model_status", **LIGHT)
+
+RUN_INPUTS = ("dialogue", "reference", "topic", "models", "shot_mode", "n_shots", "shot_strategy", "shot_ids",
+              "max_new_tokens", "num_beams", "do_sample", "temperature", "top_p", "seed", "max_prompt_tokens",
+              "blind", "keep_as_pasted")
+RUN_OUTPUTS = ("cards", "table", "chart", "results", "notes", "view_state")
+
+
+def create_compare_tab(studio: core.Studio) -> dict:
+    """Declare the tab and wire it to a CompareHandlers on `studio`; returns the components by id."""
+    handlers = CompareHandlers(studio)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            c = _dialogue_inputs()
+        with gr.Column(scale=2):
+            c.update(_run_inputs(studio))
+    c.update(_outputs())
+    with c["vote_slot"]:  # under the cards, declared once the outputs it redraws exist
+        vote = create_vote_panel(studio, c["view_state"], c["dialogue"],
+                                 [c[k] for k in ("cards", "table", "chart", "results", "notes")])
+    _wire(c, handlers, vote)
+    return {**c, "voted": vote["voted"], "sample": [c["dialogue"], c["reference"]]}
+
+
+def _wire(c: dict, handlers: CompareHandlers, vote: dict) -> None:
+    example_outputs = [c[k] for k in ("dialogue", "reference", "topic", "index", "example_info")]
+    for button, how, api in (("random_button", "how_random", dict(api_name="load_example")),
+                             ("next_button", "how_next", dict(api_visibility="private")),
+                             ("index_button", "how_index", dict(api_visibility="private"))):
+        c[button].click(handlers.load_example, [c["split"], c[how], c["index"]], example_outputs, **api, **LIGHT)
+    c["status_button"].click(handlers.model_status, None, [c["models"], c["status_table"]],
+                             api_name="model_status", **LIGHT)
     hide_vote, show_vote = vote["hide"], vote["show"]
-    run_button.click(*hide_vote, api_visibility="private", queue=False)
-    run_button.click(
-        compare,
-        [dialogue, reference, topic, models, shot_mode, n_shots, shot_strategy, shot_ids,
-         max_new_tokens, num_beams, do_sample, temperature, top_p, seed, max_prompt_tokens, blind,
-         keep_as_pasted],
-        [cards, table, chart, results, notes, view_state], api_name="compare", concurrency_id="models",
+    c["run_button"].click(*hide_vote, api_visibility="private", queue=False)
+    c["run_button"].click(
+        handlers.compare, [c[k] for k in RUN_INPUTS], [c[k] for k in RUN_OUTPUTS],
+        api_name="compare", concurrency_id="models",
     ).success(*show_vote, api_visibility="private", queue=False)
-    return {"models": models, "blind": blind, "voted": vote["voted"], "sample": [dialogue, reference]}

@@ -12,15 +12,22 @@ from summarizer.votes.leaderboard import SHOT_FILTERS
 from ..common import LIGHT, shown_to_user
 
 
-def create_leaderboard_tab(studio: core.Studio) -> dict:
-    def leaderboard(shot_mode: str = "all", blind_only: bool = False):
+class LeaderboardHandlers:
+    def __init__(self, studio: core.Studio):
+        self.studio = studio
+
+    def leaderboard(self, shot_mode: str = "all", blind_only: bool = False):
         """Per model: votes, wins, win rate, strength with its 95% interval, mean ROUGE; and how
         often the people's pick had the highest ROUGE or support. Filters: shot mode, blind votes only."""
         with shown_to_user():
-            board = studio.leaderboard(shot_mode, bool(blind_only))
+            board = self.studio.voting.leaderboard(shot_mode, bool(blind_only))
         return (core.leaderboard_note(board), core.leaderboard_table(board), core.leaderboard_figure(board),
                 board.to_dict())
 
+
+
+def create_leaderboard_tab(studio: core.Studio) -> dict:
+    leaderboard = LeaderboardHandlers(studio).leaderboard
     with gr.Row():
         shot_mode = gr.Radio(list(SHOT_FILTERS), value="all", label="Shot mode", elem_id="board-shots")
         blind_only = gr.Checkbox(False, label="Blind votes only", elem_id="board-blind")

@@ -8,12 +8,16 @@ import gradio as gr
 
 from summarizer import studio as core
 from summarizer.errors import UserError
+from summarizer.request import DEFAULTS
 
 from ..common import shown_to_user
 
 
-def add_summarize_endpoint(studio: core.Studio) -> None:
-    def summarize(dialogue: str, model: str = "", max_new_tokens: float = 100) -> str:
+class SummarizeEndpoint:
+    def __init__(self, studio: core.Studio):
+        self.studio = studio
+
+    def summarize(self, dialogue: str, model: str = "", max_new_tokens: float = DEFAULTS.max_new_tokens) -> str:
         """Summarize one dialogue with one model of this app and return the summary text.
 
         Args:
@@ -26,12 +30,15 @@ def add_summarize_endpoint(studio: core.Studio) -> None:
             is refused with a one-line message.
         """
         with shown_to_user():
-            name = (model or "").strip() or next(iter(studio.default_models()), "")
+            name = (model if isinstance(model, str) else "").strip()
+            name = name or next(iter(self.studio.models.default_models()), "")
             decoding = core.decoding_settings(max_new_tokens)
-            view = studio.compare_all(dialogue, "", [name], core.shot_settings("zero-shot"), decoding)
+            view = self.studio.comparisons.compare_all(dialogue, "", [name], decoding=decoding)
             card = view.cards[0]
             if card.state != "done":
                 raise UserError(f"{name}: {card.error or 'no summary'}")
             return card.text
 
-    gr.api(summarize, api_name="summarize", concurrency_id="models")
+
+def add_summarize_endpoint(studio: core.Studio) -> None:
+    gr.api(SummarizeEndpoint(studio).summarize, api_name="summarize", concurrency_id="models")

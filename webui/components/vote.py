@@ -34,26 +34,27 @@ def client_address(request: gr.Request | None) -> str | None:
     return getattr(client, "host", None)
 
 
-def create_vote_panel(studio: core.Studio, view_state: gr.State, dialogue: gr.Textbox,
-                      revealed: list) -> dict:
-    """The panel; `revealed` are the compare outputs redrawn at the reveal (cards, table, chart,
-    results, notes)."""
+class VoteHandlers:
+    """The vote's events, on the Studio's voting service."""
 
-    def show(view: CompareView | None):
+    def __init__(self, studio: core.Studio):
+        self.studio = studio
+
+    def show(self, view: CompareView | None):
         if view is None or view.comparison_id is None:
             note = view.vote_note if view is not None else ""
             return gr.Column(visible=False), gr.Radio(), gr.Checkbox(), gr.Button(), note
         return (gr.Column(visible=True), gr.Radio(choices=view.vote_choices(), value=None, interactive=True),
                 gr.Checkbox(value=False, interactive=True), gr.Button(interactive=True), "")
 
-    def hide():
+    def hide(self):
         return gr.Column(visible=False), ""
 
-    def cast(view: CompareView | None, choice: str | None, share: bool, text: str, request: gr.Request):
+    def cast(self, view: CompareView | None, choice: str | None, share: bool, text: str, request: gr.Request):
         if view is None or view.comparison_id is None:
             raise gr.Error("Run a comparison first, then vote on it.", print_exception=False)
         with shown_to_user():
-            ballot = studio.vote(view.comparison_id, choice or "", client_address(request), share, text)
+            ballot = self.studio.voting.vote(view.comparison_id, choice or "", client_address(request), share, text)
         view.ballot = ballot
         if ballot.verdict == "best":
             verdict = f"you picked **{ballot.winner_label}: {ballot.winner}**"
@@ -65,17 +66,24 @@ def create_vote_panel(studio: core.Studio, view_state: gr.State, dialogue: gr.Te
                 core.render_notes(view), thanks, gr.Radio(choices=view.vote_choices(), interactive=False),
                 gr.Checkbox(interactive=False), gr.Button(interactive=False), view)
 
-    def vote(comparison_id: str, choice: str, share_dialogue: bool = False, dialogue: str = "",
+    def vote(self, comparison_id: str, choice: str, share_dialogue: bool = False, dialogue: str = "",
              request: gr.Request = None) -> dict:
         """Vote on a finished comparison: its `comparison_id` (in /compare's results) and a card
         letter, or a model name for a comparison that was not blind, or "tie" / "bad". With
         `share_dialogue`, `dialogue` (the one compared) is stored with the vote. Returns the
         reveal: every card with its model, kind, summary and ROUGE, and the pick."""
         with shown_to_user():
-            ballot = studio.vote(str(comparison_id or ""), str(choice or ""), client_address(request),
+            ballot = self.studio.voting.vote(str(comparison_id or ""), str(choice or ""), client_address(request),
                                  bool(share_dialogue), dialogue if isinstance(dialogue, str) else "")
         return ballot.to_dict()
 
+
+
+def create_vote_panel(studio: core.Studio, view_state: gr.State, dialogue: gr.Textbox,
+                      revealed: list) -> dict:
+    """The panel; `revealed` are the compare outputs redrawn at the reveal (cards, table, chart,
+    results, notes)."""
+    handlers = VoteHandlers(studio)
     with gr.Column(visible=False, elem_id="vote-panel") as panel:
         gr.Markdown("**Which summary is best?** One vote per comparison."
                     + (f" {UNTIL_RESTART}" if lasts_until_restart(studio.votes.path) else ""),
@@ -87,8 +95,8 @@ def create_vote_panel(studio: core.Studio, view_state: gr.State, dialogue: gr.Te
             button = gr.Button("Vote", variant="primary", elem_id="vote", scale=0)
     status = gr.Markdown(elem_id="vote-status")
 
-    gr.api(vote, api_name="vote", **VOTES)
-    voted = button.click(cast, [view_state, choice, share, dialogue],
+    gr.api(handlers.vote, api_name="vote", **VOTES)
+    voted = button.click(handlers.cast, [view_state, choice, share, dialogue],
                          [*revealed, status, choice, share, button, view_state], api_visibility="private", **VOTES)
-    return {"show": (show, [view_state], [panel, choice, share, button, status]),
-            "hide": (hide, None, [panel, status]), "voted": voted}
+    return {"show": (handlers.show, [view_state], [panel, choice, share, button, status]),
+            "hide": (handlers.hide, None, [panel, status]), "voted": voted}
