@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
-from . import diagnostics, distributed, faithfulness, rouge
+from . import diagnostics, distributed, faithfulness, rouge, scoring
 from .data import Example
 from .errors import UserError
 from .generation import DecodingSettings, summarize
@@ -111,9 +111,9 @@ def rescore(report: EvaluationReport, examples: Sequence[Example], reference: st
     for old in report.rows:
         row = {k: v for k, v in old.items() if k not in rouge.METRICS}
         if row.get("summary") is not None:
-            row.update(rouge.score(row["summary"], references[row["id"]], use_stemmer))
-            check = faithfulness.check(dialogues[row["id"]], row["summary"])
-            row.update(support=round(check.support, 4), unsupported=[s.to_dict() for s in check.unsupported])
+            scores = scoring.score(row["summary"], references[row["id"]], dialogues[row["id"]],
+                                   use_stemmer=use_stemmer, shared=False)
+            row.update(scores.rouge, support=round(scores.support, 4), unsupported=scores.unsupported())
         scored.rows.append(row)
         groups.setdefault((row["model"], row["shots"]), []).append(row)
     for (model, shots), rows in groups.items():

@@ -8,6 +8,7 @@ import re
 import time
 from pathlib import Path
 
+import markupsafe
 import pytest
 
 from summarizer import studio as core
@@ -412,7 +413,7 @@ def test_card_shows_the_no_speakers_note_in_one_line(studio):
     view = studio.comparisons.compare_all("Please find the report attached. It is due at 5.", "", ["longest-3", "tagged"],
                               decoding=core.decoding_settings(max_new_tokens=4))
     html = core.render_cards(view)
-    assert html.count(f'<div class="ds-note ds-speaker-note">{NO_SPEAKERS_NOTE.replace(chr(34), "&quot;")}</div>') == 2
+    assert html.count(f'<div class="ds-note ds-speaker-note">{markupsafe.escape(NO_SPEAKERS_NOTE)}</div>') == 2
     assert "Speakers:" not in html
 
 

@@ -27,7 +27,7 @@ from .benchmark import BenchmarkResults
 from .models import PREFERRED_DEFAULTS, ModelCatalog
 from .votes import Voting
 from .render import (METRIC_LABELS, batch_tables, benchmark_figure, benchmark_table, compare_figure,
-                     highlight_shared, leaderboard_figure, leaderboard_note, leaderboard_table, render_cards,
+                     summary_segments, leaderboard_figure, leaderboard_note, leaderboard_table, render_cards,
                      render_notes, rouge_figure, rouge_table)
 from .state import Studio
 
@@ -38,7 +38,7 @@ __all__ = ["BLIND_NOTE", "BatchOutput", "BatchRunner", "BenchmarkResults", "Benc
            "MAX_TOPIC_CHARS", "MAX_UPLOAD_BYTES", "METRIC_LABELS", "NO_REFERENCE_NOTE",
            "PREFERRED_DEFAULTS", "PickedExample", "RESULTS_ENV", "SHOT_MODES", "Studio",
            "UPLOAD_SUFFIXES", "batch_tables", "benchmark_figure", "benchmark_table",
-           "clean_dialogue", "compare_figure", "decoding_settings", "highlight_shared",
+           "clean_dialogue", "compare_figure", "decoding_settings", "summary_segments",
            "leaderboard_figure", "leaderboard_note", "leaderboard_table", "parse_references",
            "read_results", "render_cards", "render_notes", "rouge_figure", "rouge_table",
            "shot_settings"]

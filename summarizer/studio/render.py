@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
+
+import jinja2
 
 from .. import rouge
 from ..benchmarks_published import PUBLISHED_LABEL
@@ -16,86 +20,65 @@ from .compare import HIDDEN_ERROR, Card, CompareView
 METRIC_LABELS = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "rougeLsum": "ROUGE-Lsum"}
 
 
-def highlight_shared(text: str, shared: set[str]) -> str:
-    """Escaped HTML of `text` with the words it shares with the reference in <mark>.
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
-    Words are matched as ROUGE tokenizes them (lower-case runs of letters and digits).
-    """
-    parts, position = [], 0
+
+@dataclass(frozen=True)
+class Segment:
+    text: str
+    kind: str | None = None  # None: plain; "shared": a word shared with the reference; else an unsupported span's kind
+
+
+def _shared_segments(text: str, shared: set[str]) -> list[Segment]:
+    """Words are matched as ROUGE tokenizes them (lower-case runs of letters and digits)."""
+    segments, position = [], 0
     for match in re.finditer(r"[A-Za-z0-9]+", text):
-        parts.append(html.escape(text[position:match.start()]))
         word = match.group(0)
-        escaped = html.escape(word)
-        parts.append(f"<mark>{escaped}</mark>" if word.lower() in shared else escaped)
-        position = match.end()
-    parts.append(html.escape(text[position:]))
-    return "".join(parts)
+        if word.lower() in shared:
+            segments += [Segment(text[position:match.start()]), Segment(word, "shared")]
+            position = match.end()
+    return [*segments, Segment(text[position:])]
 
 
-def highlight_summary(text: str, shared: set[str], unsupported: Sequence = ()) -> str:
-    """Escaped HTML of a summary: ROUGE's shared words in <mark>, and the spans the dialogue does
-    not support (faithfulness.Span, offsets into `text`) in <mark class="unsupported">, a distinct
-    style with a title saying why."""
-    parts, position = [], 0
+def summary_segments(text: str, shared: set[str], unsupported: Sequence = ()) -> list[Segment]:
+    """A summary cut into plain text, ROUGE's shared words, and the spans the dialogue does not
+    support (faithfulness.Span, offsets into `text`); the template escapes each piece."""
+    segments, position = [], 0
     for span in sorted(unsupported, key=lambda s: s.start):
         if span.start < position or span.end > len(text):
             continue  # overlapping or stale: never cut the text
-        parts.append(highlight_shared(text[position:span.start], shared))
-        parts.append(f'<mark class="unsupported" data-kind="{html.escape(span.kind)}" '
-                     f'title="not in the dialogue ({html.escape(span.kind)})">'
-                     f"{html.escape(text[span.start:span.end])}</mark>")
+        segments += _shared_segments(text[position:span.start], shared)
+        segments.append(Segment(text[span.start:span.end], span.kind or "word"))
         position = span.end
-    parts.append(highlight_shared(text[position:], shared))
-    return "".join(parts)
+    segments += _shared_segments(text[position:], shared)
+    return [s for s in segments if s.text]
+
+
+def _card_segments(card: Card, hidden: bool) -> list[Segment]:
+    if hidden:
+        return [Segment(card.text)] if card.text else []
+    spans = card.faithfulness.unsupported if card.faithfulness else ()
+    return summary_segments(card.text, card.shared if card.scores is not None else set(), spans)
 
 
 _STATE_LABELS = {"waiting": "waiting", "running": "generating…", "done": "done", "error": "could not run"}
 
 
 def render_cards(view: CompareView) -> str:
-    """The comparison as side-by-side cards; every piece of text in it is escaped.
+    """The comparison as side-by-side cards (templates/cards.html, autoescaped).
 
     Before a blind comparison's vote a card shows its letter, state and summary only: no model
     name or kind, no scores or highlights, no timings or token counts, no prompt, no error reason.
     """
     if not view.cards:
         return ""
-    e = html.escape
     hidden = not view.revealed
-    picked = view.ballot.winner_label if view.ballot is not None else None
-    cards = []
-    for card in view.cards:
-        body = []
-        if hidden:
-            name = f'<span class="ds-model">Summary {e(card.label)}</span>'
-        else:
-            name = (f'<span class="ds-label">{e(card.label)}</span><span class="ds-model">{e(card.model)}</span>'
-                    f'<span class="ds-kind">{e(card.kind)}</span>')
-            if card.label == picked:
-                name += '<span class="ds-pick">★ the pick</span>'
-        header = (f'<div class="ds-card-head">{name}<span class="ds-state ds-{e(card.state)}">'
-                  f'{e(_STATE_LABELS.get(card.state, card.state))}</span></div>')
-        if card.state == "error":
-            reason = HIDDEN_ERROR if hidden else (card.error or "unknown error")
-            body.append(f'<div class="ds-error" role="alert">⚠ {e(reason)}</div>')
-        elif card.state == "done":
-            if not hidden:
-                spans = card.faithfulness.unsupported if card.faithfulness else ()
-                summary_html = highlight_summary(card.text, card.shared if card.scores is not None else set(), spans)
-            else:
-                summary_html = e(card.text)
-            body.append(f'<div class="ds-summary">{summary_html or "<em>(empty summary)</em>"}</div>')
-        else:
-            placeholder = "<em>waiting for its turn…</em>" if card.state == "waiting" else "<em>loading…</em>"
-            body.append(f'<div class="ds-summary ds-streaming">{e(card.text) if card.text else placeholder}</div>')
-        body += _speaker_lines(card, hidden)
-        if not hidden:
-            body += _card_details(card)
-        identity = f'data-card="{e(card.label)}"' + ("" if hidden else f' data-model="{e(card.model)}"')
-        pick = ' data-picked="true"' if card.label == picked else ""
-        cards.append(f'<div class="ds-card" {identity}{pick} data-state="{e(card.state)}">'
-                     f'{header}{"".join(body)}</div>')
-    return f'<div class="ds-cards">{"".join(cards)}</div>'
+    return _TEMPLATES.get_template("cards.html").render(
+        cards=view.cards, hidden=hidden, picked=view.ballot.winner_label if view.ballot is not None else None,
+        segments=lambda card: _card_segments(card, hidden), speaker_line=speaker_line,
+        state_labels=_STATE_LABELS, hidden_error=HIDDEN_ERROR, metrics=rouge.METRICS, metric_labels=METRIC_LABELS)
 
 
 def speaker_line(card: Card) -> str:
@@ -107,62 +90,6 @@ def speaker_line(card: Card) -> str:
     if result.speaker_mapping:
         return "Speakers: " + ", ".join(f"{n} → {t}" for n, t in result.speaker_mapping.items())
     return "Speakers: " + ", ".join(result.speakers)
-
-
-def _speaker_lines(card: Card, hidden: bool) -> list[str]:
-    """Who speaks (not before a blind vote: a mapping tells which kind of model this is) and the
-    parser's one-line note (the same for every card)."""
-    e = html.escape
-    result = card.result
-    if result is None or card.state != "done":
-        return []
-    lines = []
-    line = "" if hidden else speaker_line(card)
-    if line:
-        lines.append(f'<div class="ds-speakers">{e(line)}</div>')
-    if result.speaker_note:
-        lines.append(f'<div class="ds-note ds-speaker-note">{e(result.speaker_note)}</div>')
-    return lines
-
-
-def _card_details(card: Card) -> list[str]:
-    """Timings, token counts, ROUGE and the prompt of a finished card."""
-    e = html.escape
-    result = card.result
-    if result is None or result.error:
-        return []
-    body = []
-    stats = [f"latency {result.seconds:.2f} s"]
-    if card.wall_seconds - result.seconds > 0.5:
-        stats.append(f"{card.wall_seconds:.1f} s with loading")
-    unit = "words" if card.kind == "extractive" else "tokens"
-    stats.append(f"{result.input_tokens} {unit} in · {result.output_tokens} out")
-    body.append(f'<div class="ds-stats">{e(" · ".join(stats))}</div>')
-    support = card.faithfulness.support if card.faithfulness else None
-    support_cell = ("" if support is None else
-                    f'<span class="ds-support" title="share of the summary the dialogue supports">'
-                    f"support <b>{support:.2f}</b></span>")
-    if card.scores is not None:
-        cells = "".join(f"<span>{e(METRIC_LABELS[m])} <b>{card.scores[m]:.3f}</b></span>"
-                        for m in rouge.METRICS)
-        body.append(f'<div class="ds-rouge">{cells}{support_cell}</div>')
-        if card.shared:
-            body.append('<div class="ds-note">highlighted: words shared with the reference</div>')
-    else:
-        if support_cell:
-            body.append(f'<div class="ds-rouge">{support_cell}</div>')
-        body.append('<div class="ds-note">ROUGE: not computed (no reference)</div>')
-    if card.faithfulness and card.faithfulness.unsupported:
-        body.append('<div class="ds-note"><mark class="unsupported">underlined</mark>: not supported by '
-                    'the dialogue (a name, number, word or speaker it does not have)</div>')
-    prompt = result.prompt
-    if prompt is not None:
-        for notice in prompt.notices:
-            body.append(f'<div class="ds-notice">⚠ {e(notice)}</div>')
-        shots = f", shots: {', '.join(prompt.shot_ids)}" if prompt.shot_ids else ", zero-shot"
-        body.append(f'<details class="ds-prompt"><summary>Prompt sent ({prompt.n_tokens} '
-                    f'{unit}{e(shots)})</summary><pre>{e(prompt.text)}</pre></details>')
-    return body
 
 
 def render_notes(view: CompareView) -> str:

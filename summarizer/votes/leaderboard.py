@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import faithfulness
+from .. import scoring
 from ..errors import UserError
 from .store import Ballot
 
@@ -147,7 +147,7 @@ def card_support(ballot: Ballot, card) -> float | None:
     if card.support is not None:
         return card.support
     if ballot.dialogue and card.summary is not None:
-        return faithfulness.check(ballot.dialogue, card.summary).support
+        return scoring.score(card.summary, dialogue=ballot.dialogue).support
     return None
 
 
