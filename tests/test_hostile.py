@@ -26,34 +26,35 @@ def _random_text(seed: int = 7) -> str:
                    for _ in range(1500))
 
 
-# (endpoint, arguments): /compare gets FAST decoding unless it sets its own numbers.
+# (endpoint, arguments, outcome): /compare gets fast decoding unless it sets its own numbers;
+# outcome: a one-line refusal, or an answer (a summary on every card it could run).
 CALLS = [
-    ("/compare", dict(dialogue="")),
-    ("/compare", dict(dialogue="#Person1#: " + "word " * 40_000)),  # 200,000 characters
-    ("/compare", dict(dialogue="#Person1#: a\x00b \u202eevil\u202c \u200fmark\n#Person2#: \u2066ok\u2069")),
-    ("/compare", dict(dialogue=_random_text())),
-    ("/compare", dict(models=["/etc/passwd"])),
-    ("/compare", dict(models=["longest-3"] * 50)),
-    ("/compare", dict(max_new_tokens=10**9)),
-    ("/compare", dict(num_beams=-3)),
-    ("/compare", dict(max_prompt_tokens=10**12)),
-    ("/compare", dict(temperature=-1.0, do_sample=True)),
-    ("/compare", dict(dialogue=_speakers(1000)[:19_000], models=["longest-3", "original"])),
-    ("/compare", dict(dialogue=_speakers(300)[:19_000], models=["longest-3", "original"])),
-    ("/compare", dict(dialogue="#Person2#: hi, I am Bob\nBob: no, #Person2# is me\n#Person1#: who is who?")),
-    ("/compare", dict(dialogue="\n".join(f"P{i % 7}: ok" for i in range(5000)))),
-    ("/compare", dict(dialogue="\n".join("a: b" for _ in range(3000)))),
-    ("/summarize", dict(dialogue="")),
-    ("/summarize", dict(dialogue=DIALOGUE, model="../../etc/passwd")),
-    ("/summarize", dict(dialogue=DIALOGUE, model="longest-3", max_new_tokens=-5)),
-    ("/summarize", dict(dialogue="x" * 200_000, model="longest-3")),
-    ("/vote", dict(comparison_id="1' OR '1'='1", choice="A")),
-    ("/vote", dict(comparison_id="'; DROP TABLE votes; --", choice="B")),
-    ("/vote", dict(comparison_id="", choice="")),
-    ("/vote", dict(comparison_id="x" * 200_000, choice="tie")),
-    ("/load_example", dict(split="../../etc", how="random", index=0)),
-    ("/load_example", dict(split="validation", how="index", index=10**12)),
-    ("/load_example", dict(split="validation", how="'; DROP TABLE x; --", index=0)),
+    ("/compare", dict(dialogue=""), "refused"),
+    ("/compare", dict(dialogue="#Person1#: " + "word " * 40_000), "refused"),  # 200,000 characters
+    ("/compare", dict(dialogue="#Person1#: a\x00b \u202eevil\u202c \u200fmark\n#Person2#: \u2066ok\u2069"), "answered"),
+    ("/compare", dict(dialogue=_random_text()), "answered"),
+    ("/compare", dict(models=["/etc/passwd"]), "refused"),
+    ("/compare", dict(models=["longest-3"] * 50), "answered"),
+    ("/compare", dict(max_new_tokens=10**9), "refused"),
+    ("/compare", dict(num_beams=-3), "refused"),
+    ("/compare", dict(max_prompt_tokens=10**12), "refused"),
+    ("/compare", dict(temperature=-1.0, do_sample=True), "refused"),
+    ("/compare", dict(dialogue=_speakers(1000)[:19_000], models=["longest-3", "original"]), "answered"),
+    ("/compare", dict(dialogue=_speakers(300)[:19_000], models=["longest-3", "original"]), "answered"),
+    ("/compare", dict(dialogue="#Person2#: hi, I am Bob\nBob: no, #Person2# is me\n#Person1#: who is who?"), "answered"),
+    ("/compare", dict(dialogue="\n".join(f"P{i % 7}: ok" for i in range(5000))), "refused"),
+    ("/compare", dict(dialogue="\n".join("a: b" for _ in range(3000))), "answered"),
+    ("/summarize", dict(dialogue=""), "refused"),
+    ("/summarize", dict(dialogue=DIALOGUE, model="../../etc/passwd"), "refused"),
+    ("/summarize", dict(dialogue=DIALOGUE, model="longest-3", max_new_tokens=-5), "refused"),
+    ("/summarize", dict(dialogue="x" * 200_000, model="longest-3"), "refused"),
+    ("/vote", dict(comparison_id="1' OR '1'='1", choice="A"), "refused"),
+    ("/vote", dict(comparison_id="'; DROP TABLE votes; --", choice="B"), "refused"),
+    ("/vote", dict(comparison_id="", choice=""), "refused"),
+    ("/vote", dict(comparison_id="x" * 200_000, choice="tie"), "refused"),
+    ("/load_example", dict(split="../../etc", how="random", index=0), "refused"),
+    ("/load_example", dict(split="validation", how="index", index=10**12), "refused"),
+    ("/load_example", dict(split="validation", how="'; DROP TABLE x; --", index=0), "refused"),
 ]
 
 
@@ -75,7 +76,7 @@ def test_hostile_calls_get_an_answer_or_one_line_and_the_server_still_serves(cli
 
     assert len(CALLS) >= 20
     outcomes = []
-    for endpoint, arguments in CALLS:
+    for endpoint, arguments, _ in CALLS:
         try:
             answer = _call(client, endpoint, arguments)
         except AppError as err:
@@ -85,8 +86,7 @@ def test_hostile_calls_get_an_answer_or_one_line_and_the_server_still_serves(cli
         else:
             _assert_no_internal_text(answer)
             outcomes.append("answered")
-    print(list(zip([e for e, _ in CALLS], outcomes)))
-    assert "refused" in outcomes and "answered" in outcomes, outcomes
+    assert outcomes == [expected for *_, expected in CALLS], list(zip([e for e, *_ in CALLS], outcomes))
     assert_normal_request_works(client)
 
 
