@@ -122,3 +122,20 @@ def test_every_training_method_has_the_documented_shape():
         shapes[name] = list(inspect.signature(module.save).parameters)
     assert all(shape == ["model", "folder", "dtype", "max_shard_size", "state_dict"]
                for shape in shapes.values()), shapes
+
+
+MAX_FUNCTION_LINES = 80
+
+
+def test_no_function_is_longer_than_80_lines():
+    """Small functions you can read top to bottom: none over 80 lines in the app and packages."""
+    long = []
+    for name, path in _modules().items():
+        if not name.startswith(("app", "summarizer", "training", "webui")):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines} lines)")
+    assert not long, long
