@@ -25,7 +25,7 @@ MAX_TEMPLATE_CHARS = 2000
 CUSTOM_PREFIX = "custom-"
 DEFAULT_TEMPLATE = "experiment"
 FLAN_COMMIT = "e9e4ec6e2701182c7a91af176f705310da541277"
-FLAN_SOURCE = (f"google-research/FLAN, flan/v2/templates.py, PATTERNS[\"samsum\"] "
+FLAN_SOURCE = (f"google-research/FLAN, flan/v2/templates.py lines 297-310, PATTERNS[\"samsum\"] "
                f"(Apache-2.0), commit {FLAN_COMMIT}")
 _FLAN = "FLAN 2022 \"samsum\" template {}"
 
@@ -71,6 +71,8 @@ _BUILTINS = (
              "the course experiment's template; every model this project trains learned it (default)"),
     Template("lab-going-on", "Dialogue:\n\n{dialogue}\n\nWhat was going on?",
              "the course lab's zero-shot prompt for FLAN-T5"),
+    Template("dialogue-only", "{dialogue}",
+             "no instruction at all: the dialogue alone, the course lab's first zero-shot try"),
     Template("flan-briefly", "{dialogue}\n\nBriefly summarize that dialogue.", _FLAN.format(1)),
     Template("flan-short-summary", "Here is a dialogue:\n{dialogue}\n\nWrite a short summary!",
              _FLAN.format(2)),
