@@ -392,8 +392,8 @@ def cmd_models(args) -> int:
     registry = Registry.from_file(args.registry)
     statuses = registry.statuses(check=True)
     if args.json:
-        print(json.dumps([{**s.__dict__, "path": registry.spec(s.name).path,
-                           "base": registry.spec(s.name).base} for s in statuses], indent=2))
+        print(json.dumps([{**s.__dict__, "path": registry.spec(s.name).path, "base": registry.spec(s.name).base,
+                           "template": registry.spec(s.name).default_template.name} for s in statuses], indent=2))
         return 0
     width = max(len(s.name) for s in statuses)
     for s in statuses:

@@ -136,6 +136,16 @@ def test_shipped_trained_models_default_to_the_experiment_template():
     assert {registry.spec(n).default_template.name for n in registry.names()} == {"experiment"}
 
 
+def test_models_json_names_each_default_template(capsys, tmp_path):
+    from summarizer.registry import ModelSpec
+
+    path = tmp_path / "models.toml"
+    path.write_text(ModelSpec("a", "extractive", template="flan-briefly").to_toml() + "\n"
+                    + ModelSpec("b", "extractive").to_toml())
+    code, out, _ = run(capsys, "models", "--json", "--registry", path)
+    assert code == 0 and {m["name"]: m["template"] for m in json.loads(out)} == {"a": "flan-briefly", "b": "experiment"}
+
+
 # ---------------------------------------------------------------- generation
 
 
