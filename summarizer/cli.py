@@ -1,4 +1,4 @@
-"""`python -m summarizer summarize | evaluate | score | faithfulness | models | votes`.
+"""`python -m summarizer summarize | evaluate | score | faithfulness | models | prompts | votes`.
 
 Every command is a thin layer over the package: argument parsing in, one library call, output.
 User errors print one line (`error: ...`) and exit with status 2.
@@ -18,6 +18,8 @@ from .generation import DecodingSettings
 from .prompts import DEFAULT_MAX_PROMPT_TOKENS, MAX_SHOTS, SHOT_STRATEGIES, ShotSettings
 from .registry import REGISTRY_ENV, Registry
 from .speakers import SPEAKER_MODES
+from .templates import (BUILTIN, FLAN_SOURCE, MAX_TEMPLATE_CHARS, PLACEHOLDER, Template, resolve_templates,
+                        template_argument)
 
 
 def _add_registry(parser):
@@ -42,6 +44,20 @@ def _add_shots(parser, many=False):
     group.add_argument("--shot-seed", type=int, default=42, help="seed for random shots (default 42)")
     group.add_argument("--max-prompt-tokens", type=int, default=DEFAULT_MAX_PROMPT_TOKENS,
                        help=f"prompt token budget: shots are dropped, then the dialogue cut (default {DEFAULT_MAX_PROMPT_TOKENS})")
+
+
+def _add_prompt(parser, many: str):
+    parser.add_argument("--prompt", action="append", default=[], metavar="NAME_OR_TEXT",
+                        help=f"prompt template: a built-in name (python -m summarizer prompts), text "
+                             f"with {PLACEHOLDER} once (at most {MAX_TEMPLATE_CHARS} characters, every "
+                             f"other character literal: pass line breaks as real ones, e.g. bash $'...'), "
+                             f"or @FILE to read it from a file; repeat it to {many} (default: each "
+                             f"model's registry template, 'experiment' unless its entry names another)")
+
+
+def _templates(args) -> list[Template]:
+    """The --prompt values as templates, in order, each once; [] means each model's default."""
+    return resolve_templates(template_argument(value) for value in args.prompt)
 
 
 def _add_decoding(parser, batch_size=8):
@@ -112,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", help="read the dialogue from this file")
     p.add_argument("--model", default="original", help="registry model name (default: original)")
     p.add_argument("--show-prompt", action="store_true", help="print the exact prompt sent to stderr")
+    _add_prompt(p, "summarize in several (each summary then starts with [template name])")
     _add_speakers(p)
     _add_registry(p), _add_data(p), _add_shots(p), _add_decoding(p, batch_size=1)
     p.set_defaults(run=cmd_summarize)
@@ -126,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", choices=rouge.REFERENCE_CHOICES, default="all",
                    help="which reference to score against; 'all' takes each metric's best (default all)")
     p.add_argument("--use-stemmer", action="store_true", help="Porter-stem words before matching (default off, as evaluate's rouge)")
+    _add_prompt(p, "score every model in each")
     _add_speakers(p)
     _add_registry(p), _add_data(p), _add_shots(p, many=True), _add_decoding(p, batch_size=16)
     p.set_defaults(run=cmd_evaluate)
@@ -146,6 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     _add_registry(p)
     p.set_defaults(run=cmd_models)
+
+    p = commands.add_parser("prompts", help="list the built-in prompt templates",
+                            description="The built-in prompt templates, by name, with their text; "
+                                        "--prompt takes a name or a template of your own.")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=cmd_prompts)
 
     p = commands.add_parser("faithfulness", help="what each summary says that its dialogue does not",
                             description="For each JSONL row with dialogue and summary (optional id): the "
@@ -204,27 +228,32 @@ def _read_dialogue(args) -> str:
 def cmd_summarize(args) -> int:
     from .generation import summarize
     dialogue = _read_dialogue(args).strip()
+    templates = _templates(args)
     registry = Registry.from_file(args.registry)
     registry.spec(args.model)  # an unknown name fails before the shot pool is loaded
     shots = _shot_settings(args, args.shots)
-    result = summarize(registry, [args.model], [Example("input", dialogue)], shots, _decoding(args),
-                       _shot_pool(args, args.shots), speakers=args.speakers)[0]
-    if result.error:
-        raise UserError(result.error)
-    for notice in [*result.prompt.notices, result.speaker_note]:
-        if notice:
-            print(f"note: {notice}", file=sys.stderr)
-    if result.speaker_mapping:
-        print("note: speakers " + ", ".join(f"{n} -> {t}" for n, t in result.speaker_mapping.items()),
-              file=sys.stderr)
-    if args.show_prompt:
-        print(result.prompt.text, file=sys.stderr)
-    print(result.summary)
+    results = summarize(registry, [args.model], [Example("input", dialogue)], shots, _decoding(args),
+                        _shot_pool(args, args.shots), speakers=args.speakers, templates=templates)
+    for result in results:
+        if result.error:
+            raise UserError(result.error)
+    labelled = len(results) > 1
+    for result in results:
+        label = f"[{result.template}] " if labelled else ""
+        for notice in [*result.prompt.notices, result.speaker_note]:
+            if notice:
+                print(f"note: {label}{notice}", file=sys.stderr)
+        if result.speaker_mapping and result is results[0]:
+            print("note: speakers " + ", ".join(f"{n} -> {t}" for n, t in result.speaker_mapping.items()),
+                  file=sys.stderr)
+        if args.show_prompt:
+            print(f"{label}{result.prompt.text}", file=sys.stderr)
+        print(f"{label}{result.summary}")
     return 0
 
 
 def _evaluation_inputs(args):
-    """(registry, model names, shot counts, examples, shot pool), checked before any loading."""
+    """(registry, model names, shot counts, examples, shot pool, templates), checked before any loading."""
     try:
         shot_counts = [int(s) for s in args.shots.split(",") if s.strip()]
     except ValueError:
@@ -235,40 +264,44 @@ def _evaluation_inputs(args):
         ShotSettings(shots=count)  # validates the range before any loading
     if args.limit is not None and args.limit < 1:
         raise UserError("--limit must be at least 1")
+    templates = _templates(args)
     registry = Registry.from_file(args.registry)
     names = _models(args.models)
     for name in names:
         registry.spec(name)
     examples = load_split(args.data, args.split, args.limit)
-    return registry, names, shot_counts, examples, _shot_pool(args, max(shot_counts))
+    return registry, names, shot_counts, examples, _shot_pool(args, max(shot_counts)), templates
 
 
 def cmd_evaluate(args) -> int:
     from .evaluation import evaluate, format_table
     # Under a launcher every process checks its inputs, and a refusal on one stops them all.
-    registry, names, shot_counts, examples, pool = distributed.agree(lambda: _evaluation_inputs(args))
+    registry, names, shot_counts, examples, pool, templates = distributed.agree(lambda: _evaluation_inputs(args))
     report = evaluate(registry, names, examples, shot_counts, _decoding(args),
                       _shot_settings(args, 0), pool,
                       reference=args.reference, use_stemmer=args.use_stemmer, progress=True,
-                      speakers=args.speakers)
+                      speakers=args.speakers, templates=templates)
     unscored = 1 if all(row["n"] == 0 for row in report.aggregate) else 0  # nothing could be scored
     if not distributed.is_main_process():  # every process has the report; one prints and writes it
         return unscored
-    print(format_table(report.aggregate, ["model", "shots", "n", *rouge.METRICS, "support",
+    print(format_table(report.aggregate, ["model", "template", "shots", "n", *rouge.METRICS, "support",
                                           "unsupported_particulars", "seconds", "errors"]))
     print("support: mean faithfulness support in [0, 1]; unsupported_particulars: share of summaries "
           "with a name or number the dialogue does not have (docs/faithfulness.md)")
     print("\nDoes it read the input? distinct summaries, summaries repeating a 3-gram 3+ times, "
           "ROUGE-1 against another dialogue's reference:")
-    print(format_table(report.aggregate, ["model", "shots", "distinct", "repetitive", "rouge1",
+    print(format_table(report.aggregate, ["model", "template", "shots", "distinct", "repetitive", "rouge1",
                                           "rouge1_shuffled"]))
     for row in report.aggregate:
         if row["error"]:
-            print(f"note: {row['model']} ({row['shots']}-shot): {row['error']}", file=sys.stderr)
+            print(f"note: {row['model']} ({row['template']}, {row['shots']}-shot): {row['error']}", file=sys.stderr)
     gains = report.improvements()
     if gains:
         print("\nAbsolute improvement over original:")
-        print(format_table(gains, ["model", "shots", *rouge.METRICS], percent=True))
+        print(format_table(gains, ["model", "template", "shots", *rouge.METRICS], percent=True))
+    custom = {n: t for n, t in report.settings["templates"].items() if n not in BUILTIN}
+    for name, text in custom.items():
+        print(f"\n{name}: {json.dumps(text, ensure_ascii=False)}")
     if args.output:
         print(f"\nwrote {report.save(args.output)}")
     return unscored
@@ -339,12 +372,28 @@ def cmd_faithfulness(args) -> int:
     return 0
 
 
+def cmd_prompts(args) -> int:
+    templates = list(BUILTIN.values())
+    if args.json:
+        print(json.dumps({"templates": [t.to_dict() for t in templates], "flan_source": FLAN_SOURCE},
+                         indent=2, ensure_ascii=False))
+        return 0
+    width = max(len(t.name) for t in templates)
+    for template in templates:
+        # JSON quoting shows the line breaks and a trailing space, which are part of the prompt.
+        print(f"{template.name.ljust(width)}  {json.dumps(template.text, ensure_ascii=False)}")
+        print(f"{'':{width}}  {template.description}")
+    print(f"\nFLAN templates: {FLAN_SOURCE}")
+    print(f"--prompt takes a name above, text with {PLACEHOLDER} once, or @FILE (docs/prompts.md)")
+    return 0
+
+
 def cmd_models(args) -> int:
     registry = Registry.from_file(args.registry)
     statuses = registry.statuses(check=True)
     if args.json:
-        print(json.dumps([{**s.__dict__, "path": registry.spec(s.name).path,
-                           "base": registry.spec(s.name).base} for s in statuses], indent=2))
+        print(json.dumps([{**s.__dict__, "path": registry.spec(s.name).path, "base": registry.spec(s.name).base,
+                           "template": registry.spec(s.name).default_template.name} for s in statuses], indent=2))
         return 0
     width = max(len(s.name) for s in statuses)
     for s in statuses:

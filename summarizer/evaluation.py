@@ -1,4 +1,8 @@
-"""Models x shot settings on a split: summaries through `generation.summarize`, scored with ROUGE.
+"""Models x prompt templates x shot settings on a split: summaries through `generation.summarize`,
+scored with ROUGE.
+
+Rows and aggregates name their template; a results file written before templates existed has
+none, and `template_of` reads such a row as the experiment's (the only template there was).
 
 The CLI's `evaluate`, the app's benchmark data and training's end-of-run evaluation all call
 `evaluate` here, so a number means the same thing wherever it is shown.
@@ -18,29 +22,39 @@ from .errors import UserError
 from .generation import DecodingSettings, summarize
 from .prompts import ShotSettings
 from .registry import Registry
+from .templates import DEFAULT_TEMPLATE, Template, resolve_templates
 
 BASELINE_MODEL = "original"
 
 
+def template_of(row: dict) -> str:
+    """The template a results row was made with; older results files have none: the experiment's."""
+    return row.get("template") or DEFAULT_TEMPLATE
+
+
 @dataclass
 class EvaluationReport:
-    rows: list[dict] = field(default_factory=list)  # one per (model, shots, example)
-    aggregate: list[dict] = field(default_factory=list)  # one per (model, shots): means and n
+    rows: list[dict] = field(default_factory=list)  # one per (model, template, shots, example)
+    aggregate: list[dict] = field(default_factory=list)  # one per (model, template, shots): means and n
     settings: dict = field(default_factory=dict)
 
-    def score(self, model: str, shots: int = 0) -> dict:
+    def score(self, model: str, shots: int = 0, template: str | None = None) -> dict:
+        """The aggregate row of `model` at `shots` in `template` (None: its first, the only one
+        when each model ran in its default template)."""
         for row in self.aggregate:
-            if row["model"] == model and row["shots"] == shots:
+            if row["model"] == model and row["shots"] == shots and template in (None, template_of(row)):
                 return row
-        raise KeyError((model, shots))
+        raise KeyError((model, shots, template))
 
     def improvements(self, baseline: str = BASELINE_MODEL) -> list[dict]:
-        """Absolute ROUGE gains over `baseline` at the same shot count, as the course lab prints."""
-        base = {r["shots"]: r for r in self.aggregate if r["model"] == baseline and r["n"]}
-        return [{"model": r["model"], "shots": r["shots"],
-                 **{m: r[m] - base[r["shots"]][m] for m in rouge.METRICS}}
+        """Absolute ROUGE gains over `baseline` in the same template at the same shot count, as
+        the course lab prints."""
+        key = lambda r: (template_of(r), r["shots"])
+        base = {key(r): r for r in self.aggregate if r["model"] == baseline and r["n"]}
+        return [{"model": r["model"], "template": template_of(r), "shots": r["shots"],
+                 **{m: r[m] - base[key(r)][m] for m in rouge.METRICS}}
                 for r in self.aggregate
-                if r["model"] != baseline and r["shots"] in base and r["n"]]
+                if r["model"] != baseline and key(r) in base and r["n"]]
 
     def to_dict(self) -> dict:
         return {"settings": self.settings, "aggregate": self.aggregate,
@@ -52,7 +66,7 @@ class EvaluationReport:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         if path.suffix.lower() == ".csv":
-            columns = ["model", "shots", "id", "summary", *rouge.METRICS, "support", "unsupported",
+            columns = ["model", "template", "shots", "id", "summary", *rouge.METRICS, "support", "unsupported",
                        "seconds", "input_tokens", "output_tokens", "error", "notices", "raw_summary"]
             with tmp.open("w", newline="", encoding="utf-8") as handle:
                 writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
@@ -70,8 +84,9 @@ def evaluate(registry: Registry, model_names: Sequence[str], examples: Sequence[
              shot_counts: Sequence[int] = (0,), decoding: DecodingSettings = DecodingSettings(),
              shot_settings: ShotSettings = ShotSettings(), shot_pool: Sequence[Example] | None = None,
              reference: str = "all", use_stemmer: bool = False, progress: bool = True,
-             speakers: str = "auto") -> EvaluationReport:
-    """ROUGE of every model at every shot count on `examples` (which must have references).
+             speakers: str = "auto", templates: Sequence[Template | str] | None = None) -> EvaluationReport:
+    """ROUGE of every model in every template at every shot count on `examples` (which must have
+    references). `templates` as in `summarize`: None runs each model in its default template.
 
     Under `torchrun` / `accelerate launch` the summaries are split across the processes (whole
     batches, formed as one process would form them) and every process gets the full report;
@@ -84,16 +99,19 @@ def evaluate(registry: Registry, model_names: Sequence[str], examples: Sequence[
         raise UserError(f"{len(unscored)} example(s) have no reference summary (first: {unscored[0]})")
     for example in examples:  # a reference that does not exist fails before any generation
         rouge.select_references(example.references, reference)
+    chosen = resolve_templates(templates)
+    used = chosen or [registry.spec(name).default_template for name in model_names]
     processes = distributed.processes()
     report = EvaluationReport(settings={
         "models": list(model_names), "shots": list(shot_counts), "n_examples": len(examples),
+        "templates": {t.name: t.text for t in used},
         "decoding": decoding.__dict__,
         "shot_strategy": shot_settings.strategy, "shot_seed": shot_settings.seed, "speakers": speakers,
         "processes": processes.num_processes if processes is not None else 1})
     for shots in shot_counts:
         results = summarize(registry, model_names, examples, replace(shot_settings, shots=shots),
                             decoding, shot_pool, progress=progress, processes=processes,
-                            speakers=speakers)
+                            speakers=speakers, templates=chosen)
         report.rows += [{**result.to_dict(), "id": result.example_id, "shots": shots}
                         for result in results]
     return rescore(report, examples, reference, use_stemmer)
@@ -107,22 +125,23 @@ def rescore(report: EvaluationReport, examples: Sequence[Example], reference: st
     dialogues = {e.id: e.dialogue for e in examples}
     scored = EvaluationReport(settings={**report.settings, "reference": reference,
                                         "use_stemmer": use_stemmer})
-    groups: dict[tuple[str, int], list[dict]] = {}
+    groups: dict[tuple[str, str, int], list[dict]] = {}
     for old in report.rows:
         row = {k: v for k, v in old.items() if k not in rouge.METRICS}
+        row["template"] = template_of(row)
         if row.get("summary") is not None:
             scores = scoring.score(row["summary"], references[row["id"]], dialogues[row["id"]],
                                    use_stemmer=use_stemmer, shared=False)
             row.update(scores.rouge, support=round(scores.support, 4), unsupported=scores.unsupported())
         scored.rows.append(row)
-        groups.setdefault((row["model"], row["shots"]), []).append(row)
-    for (model, shots), rows in groups.items():
+        groups.setdefault((row["model"], row["template"], row["shots"]), []).append(row)
+    for (model, template, shots), rows in groups.items():
         ok = [r for r in rows if r.get("error") is None]
         errors = [r["error"] for r in rows if r.get("error")]
         checks = diagnostics.diagnose([r["summary"] for r in ok], [references[r["id"]] for r in ok],
                                       use_stemmer) if ok else {}
         scored.aggregate.append({
-            "model": model, "shots": shots, **rouge.aggregate(ok), **checks, **_support(ok),
+            "model": model, "template": template, "shots": shots, **rouge.aggregate(ok), **checks, **_support(ok),
             "seconds": sum(r["seconds"] / max(1, r["batch_size"]) for r in ok),
             "errors": len(errors), "error": errors[0] if errors else None})
     return scored

@@ -22,6 +22,7 @@ from .errors import ModelLoadError, UserError, one_line
 from .hosting import gpu_task as on_gpu, on_zero_gpu  # before any model touches CUDA, as ZeroGPU requires
 from .prompts import (DEFAULT_MAX_PROMPT_TOKENS, Prompt, ShotSettings, TokenizerCounter, WordCounter,
                       build_prompt, choose_shots, clean_text)
+from .templates import DEFAULT_TEMPLATE, Template, resolve_templates
 from .registry import LoadedModel, Registry
 
 BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed batch
@@ -90,6 +91,7 @@ class Result:
     speaker_format: str = ""  # dialogsum | name | timestamped | whatsapp | transcript | none ("" kept as pasted)
     speaker_mapping: dict[str, str] = field(default_factory=dict)  # name -> #PersonN# the model read
     speaker_note: str = ""
+    template: str = DEFAULT_TEMPLATE  # the name of the prompt template (summarizer.templates)
     # The chat as summarizer.speakers.parse read it (not serialized): the faithfulness check
     # reuses it instead of parsing the dialogue again.
     parsed: object = field(default=None, repr=False, compare=False)
@@ -104,22 +106,34 @@ class Result:
 
 @dataclass
 class _Item:
-    index: int  # position in the caller's (model, example) order
+    index: int  # position in the caller's (model, template, example) order
     model: LoadedModel
     example: Example  # with the dialogue as this model reads it (speakers prepared)
     prompt: Prompt
     speakers: tuple | None = None  # (SpeakerMapping | None, ParsedDialogue) unless kept as pasted
+    template: str = DEFAULT_TEMPLATE
 
 
 PartialCallback = Callable[[str, str, str], None]  # (model name, example id, text so far)
+# (model name, template name, example id, text so far): what runs inside, and what a caller
+# comparing templates of one model needs to tell its rows apart
+TemplatePartialCallback = Callable[[str, str, str, str], None]
 
 
 def summarize(registry: Registry, model_names: Sequence[str], examples: Sequence[Example],
               shots: ShotSettings = ShotSettings(), decoding: DecodingSettings = DecodingSettings(),
               shot_pool: Sequence[Example] | None = None, progress: bool = False,
               on_partial: PartialCallback | None = None, processes=None,
-              speakers: str = "auto") -> list[Result]:
-    """Summaries of every example by every model, ordered model by model, example by example.
+              speakers: str = "auto", templates: Sequence[Template | str] | None = None,
+              on_template_partial: TemplatePartialCallback | None = None) -> list[Result]:
+    """Summaries of every example by every model in every template, ordered model by model,
+    template by template, example by example.
+
+    `templates` (summarizer.templates: Template objects, built-in names or template texts): each
+    model runs in each; None or empty runs each model in its registry entry's default template
+    (one result per model and example, as before templates existed). Every Result names its
+    template. `on_partial` streams (model, example id, text); `on_template_partial` streams
+    (model, template, example id, text).
 
     A model that cannot load gives results with `error` set; the other models still run.
     `processes` (Accelerate's PartialState of a multi-process run) splits the work: the batches
@@ -137,8 +151,10 @@ def summarize(registry: Registry, model_names: Sequence[str], examples: Sequence
             raise UserError(f"empty dialogue (example {example.id!r}): paste a conversation to summarize")
     if shots.shots and not shot_pool:
         raise UserError("one- and few-shot prompts need solved examples: give a train split as the shot pool")
+    chosen_templates = resolve_templates(templates)  # a bad template fails before any work
     for name in model_names:
         registry.spec(name)  # unknown names fail before any work
+    per_model = {name: chosen_templates or [registry.spec(name).default_template] for name in model_names}
     chosen_shots = {e.id: choose_shots(shot_pool or [], shots, e) for e in examples}
 
     results: list[Result | None] = []
@@ -149,22 +165,24 @@ def summarize(registry: Registry, model_names: Sequence[str], examples: Sequence
         try:
             model = registry.get(name)
         except ModelLoadError as err:
-            results.extend(Result(name, e.id, None, error=str(err)) for e in examples)
+            results.extend(Result(name, e.id, None, error=str(err), template=t.name)
+                           for t in per_model[name] for e in examples)
             continue
         counter = TokenizerCounter(model.tokenizer) if model.tokenizer else WordCounter()
         style = model.spec.speakers if speakers == "auto" else "keep"
-        for example in examples:
-            if (style, example.id) not in prepared:
-                prepared[style, example.id] = _prepare(example, style)
-            seen, mapping_and_parse = prepared[style, example.id]
-            key = (id(model.tokenizer), style, example.id)
-            if key not in prompts:
-                prompts[key] = build_prompt(seen.dialogue, chosen_shots[example.id], counter,
-                                            decoding.max_prompt_tokens)
-            items.append(_Item(len(results), model, seen, prompts[key], mapping_and_parse))
-            results.append(None)
-    if on_partial is not None:
-        on_partial = _restoring_partials(on_partial, items)
+        for template in per_model[name]:
+            for example in examples:
+                if (style, example.id) not in prepared:
+                    prepared[style, example.id] = _prepare(example, style)
+                seen, mapping_and_parse = prepared[style, example.id]
+                key = (id(model.tokenizer), style, template.text, example.id)
+                if key not in prompts:
+                    prompts[key] = build_prompt(seen.dialogue, chosen_shots[example.id], counter,
+                                                decoding.max_prompt_tokens, template)
+                items.append(_Item(len(results), model, seen, prompts[key], mapping_and_parse,
+                                   template.name))
+                results.append(None)
+    on_partial = _partial_callback(on_partial, on_template_partial, items)
 
     groups = distributed.share(_group(items, decoding), processes)
     main = processes is None or processes.is_main_process
@@ -202,16 +220,22 @@ def _with_speakers(result: Result, item: _Item) -> Result:
     return result
 
 
-def _restoring_partials(on_partial: PartialCallback, items: list[_Item]) -> PartialCallback:
-    """Streamed text with the names back, as the finished summary will have them."""
+def _partial_callback(on_partial: PartialCallback | None, on_template_partial: TemplatePartialCallback | None,
+                      items: list[_Item]) -> TemplatePartialCallback | None:
+    """One callback for the streamer, calling the caller's, with the names back in the text
+    as the finished summary will have them."""
+    if on_partial is None and on_template_partial is None:
+        return None
     mappings = {(it.model.spec.name, it.example.id): it.speakers[0] for it in items
                 if it.speakers is not None and it.speakers[0] is not None}
-    if not mappings:
-        return on_partial
 
-    def restored(model: str, example_id: str, text: str) -> None:
+    def restored(model: str, template: str, example_id: str, text: str) -> None:
         mapping = mappings.get((model, example_id))
-        on_partial(model, example_id, mapping.restore(text) if mapping else text)
+        text = mapping.restore(text) if mapping else text
+        if on_partial is not None:
+            on_partial(model, example_id, text)
+        if on_template_partial is not None:
+            on_template_partial(model, template, example_id, text)
     return restored
 
 
@@ -222,7 +246,8 @@ def _parallel_enabled() -> bool:
     return settings.flag(PARALLEL_ENV)
 
 
-def _run_groups(groups: list[list[_Item]], decoding: DecodingSettings, on_partial: PartialCallback | None):
+def _run_groups(groups: list[list[_Item]], decoding: DecodingSettings,
+                on_partial: TemplatePartialCallback | None):
     """(batch, results) for every batch; batches on different backbones run at the same time.
 
     Batches on one backbone run one after another (its lock serialises them anyway), but two
@@ -316,34 +341,35 @@ def _group(items: list[_Item], decoding: DecodingSettings) -> list[list[_Item]]:
 
 
 def _run_group(batch: list[_Item], decoding: DecodingSettings,
-               on_partial: PartialCallback | None) -> list[Result]:
+               on_partial: TemplatePartialCallback | None) -> list[Result]:
     started = time.perf_counter()
     first = batch[0].model
     if first.backbone is None:
         summaries = [longest_utterances(it.example.dialogue) for it in batch]
         elapsed = time.perf_counter() - started
         return [Result(it.model.spec.name, it.example.id, s, it.prompt, seconds=elapsed / len(batch),
-                       input_tokens=it.prompt.n_tokens, output_tokens=len(s.split()))
+                       input_tokens=it.prompt.n_tokens, output_tokens=len(s.split()), template=it.template)
                 for it, s in zip(batch, summaries)]
     try:
         texts, out_tokens, in_tokens = _generate(batch, decoding, on_partial)
     except Exception as err:  # e.g. out of memory: this batch fails, the caller still gets results
         message = f"generation failed: {one_line(err)}"
-        return [Result(it.model.spec.name, it.example.id, None, it.prompt, error=message) for it in batch]
+        return [Result(it.model.spec.name, it.example.id, None, it.prompt, error=message, template=it.template)
+                for it in batch]
     elapsed = time.perf_counter() - started
     return [Result(it.model.spec.name, it.example.id, text, it.prompt, seconds=elapsed,
-                   batch_size=len(batch), input_tokens=n_in, output_tokens=n_out)
+                   batch_size=len(batch), input_tokens=n_in, output_tokens=n_out, template=it.template)
             for it, text, n_in, n_out in zip(batch, texts, in_tokens, out_tokens)]
 
 
-def _generate(batch: list[_Item], decoding: DecodingSettings, on_partial: PartialCallback | None):
+def _generate(batch: list[_Item], decoding: DecodingSettings, on_partial: TemplatePartialCallback | None):
     backbone = batch[0].model.backbone
     _BACKBONES[id(backbone)] = backbone
     soft_prompt = batch[0].model.soft_prompt
     # The streamer calls back into this process: not across ZeroGPU's process boundary.
     stream = None
     if on_partial is not None and decoding.num_beams == 1 and not ZERO_GPU:
-        stream = ([(it.model.spec.name, it.example.id) for it in batch], on_partial)
+        stream = ([(it.model.spec.name, it.template, it.example.id) for it in batch], on_partial)
     generated, in_tokens = _decode(id(backbone), [it.prompt.text for it in batch],
                                    [it.model.adapter or BASE_ADAPTER for it in batch], soft_prompt,
                                    decoding, stream)
@@ -428,7 +454,7 @@ def _soft_prompt_inputs(model, soft_prompt, encoded) -> dict:
 class _RowStreamer:
     """Calls back with each row's text so far as tokens are generated (greedy or sampling only)."""
 
-    def __init__(self, tokenizer, rows: list[tuple[str, str]], callback: PartialCallback):
+    def __init__(self, tokenizer, rows: list[tuple[str, str, str]], callback: TemplatePartialCallback):
         self.tokenizer, self.rows, self.callback = tokenizer, rows, callback
         self.tokens: list[list[int]] = [[] for _ in rows]
         self.texts = [""] * len(rows)

@@ -1,6 +1,6 @@
-"""Zero-, one- and few-shot prompts in the experiment's instruction template, within a token budget.
+"""Zero-, one- and few-shot prompts in a template (summarizer.templates), within a token budget.
 
-The template is the one the course experiment used, for inference and training alike:
+The default template is the one the course experiment used, for inference and training alike:
 
     "Summarize the following conversation.\n\n" + dialogue + "\n\nSummary: "
 
@@ -17,9 +17,11 @@ from typing import Protocol, Sequence
 
 from .data import Example
 from .errors import UserError
+from .templates import (BUILTIN, DEFAULT_TEMPLATE, EXPERIMENT, FLAN_SOURCE, PLACEHOLDER, Template,  # noqa: F401
+                        custom_name, resolve_template, resolve_templates)
 
-INSTRUCTION = "Summarize the following conversation.\n\n"
-ANSWER_PREFIX = "\n\nSummary: "
+# The experiment template's two halves, for code that builds text around the dialogue itself.
+INSTRUCTION, ANSWER_PREFIX = EXPERIMENT.text.split(PLACEHOLDER)
 SHOT_SEPARATOR = "\n\n\n"
 MAX_SHOTS = 5
 # An average DialogSum dialogue is ~250 tokens; 1024 lets a one-shot and most two- or three-shot
@@ -38,13 +40,18 @@ def clean_text(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n").translate(_CONTROL).strip()
 
 
-def format_prompt(dialogue: str) -> str:
-    """The one definition of the instruction template (training preprocessing uses it too)."""
-    return INSTRUCTION + dialogue + ANSWER_PREFIX
+def format_prompt(dialogue: str, template: Template = EXPERIMENT) -> str:
+    """The prompt for one dialogue (training preprocessing uses it too): `Template.render`."""
+    return template.render(dialogue)
 
 
-def format_shot(example: Example) -> str:
-    return format_prompt(example.dialogue) + (example.summary or "") + SHOT_SEPARATOR
+def format_shot(example: Example, template: Template = EXPERIMENT) -> str:
+    """A solved example: the prompt, its reference, the separator. A template that ends in a
+    word (FLAN's "...dialogue?") gets a line break before the answer, as FLAN's own few-shot
+    patterns put one; the experiment's ends in "Summary: " and is followed directly, as before."""
+    prompt = template.render(example.dialogue)
+    joiner = "" if not prompt or prompt[-1].isspace() else "\n"
+    return prompt + joiner + (example.summary or "") + SHOT_SEPARATOR
 
 
 @dataclass(frozen=True)
@@ -129,6 +136,7 @@ class Prompt:
     shot_ids: list[str] = field(default_factory=list)
     dropped_shot_ids: list[str] = field(default_factory=list)
     dialogue_truncated: bool = False
+    template: str = DEFAULT_TEMPLATE  # the name of the template it was built in
 
     @property
     def notices(self) -> list[str]:
@@ -142,8 +150,8 @@ class Prompt:
 
 
 def build_prompt(dialogue: str, shots: Sequence[Example], counter: TokenCounter,
-                 max_tokens: int = DEFAULT_MAX_PROMPT_TOKENS) -> Prompt:
-    """The prompt for `dialogue` with as many of `shots` as fit in `max_tokens`."""
+                 max_tokens: int = DEFAULT_MAX_PROMPT_TOKENS, template: Template = EXPERIMENT) -> Prompt:
+    """The prompt for `dialogue` in `template` with as many of `shots` as fit in `max_tokens`."""
     if max_tokens < 16:
         raise UserError(f"the prompt token budget must be at least 16, got {max_tokens}")
     # No token is longer than this many characters in practice: cutting a huge paste here first
@@ -154,7 +162,7 @@ def build_prompt(dialogue: str, shots: Sequence[Example], counter: TokenCounter,
         dialogue = dialogue[:char_limit]
     kept = list(shots)
     while True:
-        text = "".join(format_shot(s) for s in kept) + format_prompt(dialogue)
+        text = "".join(format_shot(s, template) for s in kept) + template.render(dialogue)
         n_tokens = counter.count(text)
         if n_tokens <= max_tokens or not kept:
             break
@@ -162,15 +170,15 @@ def build_prompt(dialogue: str, shots: Sequence[Example], counter: TokenCounter,
     dropped = [s.id for s in shots[len(kept):]]
     truncated = False
     if n_tokens > max_tokens:
-        overhead = counter.count(format_prompt(""))
+        overhead = counter.count(template.render(""))
         allowed = max_tokens - overhead
         cut = counter.truncate(dialogue, allowed)
         # Token boundaries can shift when the text around them changes; shrink until it fits.
-        while counter.count(format_prompt(cut)) > max_tokens and allowed > 0:
-            allowed -= max(1, (counter.count(format_prompt(cut)) - max_tokens))
+        while counter.count(template.render(cut)) > max_tokens and allowed > 0:
+            allowed -= max(1, (counter.count(template.render(cut)) - max_tokens))
             cut = counter.truncate(dialogue, allowed)
-        text, truncated = format_prompt(cut), True
+        text, truncated = template.render(cut), True
         n_tokens = counter.count(text)
     truncated = truncated or pre_cut
     return Prompt(text=text, n_tokens=n_tokens, shot_ids=[s.id for s in kept],
-                  dropped_shot_ids=dropped, dialogue_truncated=truncated)
+                  dropped_shot_ids=dropped, dialogue_truncated=truncated, template=template.name)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from . import settings
 from .errors import ModelLoadError, RegistryError, UserError, one_line
+from .templates import DEFAULT_TEMPLATE, Template, resolve_template
 
 REGISTRY_ENV = "SUMMARIZER_REGISTRY"
 # opt-in, CPU only, off by default: "int8" = dynamic int8 Linear layers; "bf16" = bfloat16 weights
@@ -32,7 +33,7 @@ PEFT_KINDS = {"LORA": "lora", "PROMPT_TUNING": "prompt-tuning"}  # adapter_confi
 # How a model wants speakers written (summarizer.speakers): "dialogsum" for models trained on
 # DialogSum's #Person1# tags, "names" (the default) for models that read names as they are.
 SPEAKER_STYLES = ("dialogsum", "names")
-_KEYS = ("kind", "path", "base", "revision", "base_revision", "description", "speakers")
+_KEYS = ("kind", "path", "base", "revision", "base_revision", "description", "speakers", "template")
 _PICKLE_WEIGHTS = ("pytorch_model.bin", "adapter_model.bin", "pytorch_model.bin.index.json")
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,13 @@ class ModelSpec:
     base_revision: str | None = None
     description: str = ""
     speakers: str = "names"  # one of SPEAKER_STYLES
+    # The prompt template it reads by default: a built-in name or a template's text
+    # (summarizer.templates); None is the experiment's, the one every trained model here learned.
+    template: str | None = None
+
+    @property
+    def default_template(self) -> Template:
+        return resolve_template(self.template or DEFAULT_TEMPLATE)
 
     def to_toml(self) -> str:
         lines = [f'[models.{_toml_key(self.name)}]', f'kind = "{self.kind}"']
@@ -58,6 +66,8 @@ class ModelSpec:
                 lines.append(f"{key} = {json.dumps(value)}")
         if self.speakers != "names":  # the default goes unwritten, as in models.toml
             lines.append(f"speakers = {json.dumps(self.speakers)}")
+        if self.template is not None:  # raw UTF-8: TOML has no surrogate-pair escapes
+            lines.append(f"template = {json.dumps(self.template, ensure_ascii=False)}")
         return "\n".join(lines) + "\n"
 
 
@@ -115,12 +125,18 @@ def load_specs(path: str | os.PathLike | None = None) -> list[ModelSpec]:
         if speakers not in SPEAKER_STYLES:
             raise RegistryError(f"{path}: models.{name}: speakers must be one of "
                                 f"{', '.join(SPEAKER_STYLES)}, got {speakers!r}")
+        if "template" in entry:
+            try:
+                resolve_template(entry["template"])
+            except UserError as err:
+                raise RegistryError(f"{path}: models.{name}.template: {err}") from None
         specs.append(ModelSpec(
             name=name, kind=kind,
             path=_resolve_location(entry.get("path"), path.parent),
             base=_resolve_location(entry.get("base"), path.parent),
             revision=entry.get("revision"), base_revision=entry.get("base_revision"),
             description=entry.get("description", ""), speakers=speakers,
+            template=entry.get("template"),
         ))
     return specs
 

@@ -79,7 +79,7 @@ def test_evaluate_writes_csv(capsys, registry_file, release_folder, tmp_path):
     code, _, _ = run(capsys, "evaluate", "--models", "longest-3", "--registry", registry_file,
                      "--data", release_folder, "--split", "dev", "--output", tmp_path / "r.csv")
     lines = (tmp_path / "r.csv").read_text().splitlines()
-    assert code == 0 and lines[0].startswith("model,shots,id,summary,rouge1") and len(lines) > 4
+    assert code == 0 and lines[0].startswith("model,template,shots,id,summary,rouge1") and len(lines) > 4
 
 
 def test_summarize_from_argument_file_and_stdin(capsys, registry_file, tmp_path, monkeypatch):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import json
 from dataclasses import asdict
+
+from summarizer.templates import EXPERIMENT, Template
 
 
 def duration(seconds: float) -> str:
@@ -35,10 +38,11 @@ def model_card(*, method: str, kind: str, base: str, data: str, n_train: int, se
                trainable: int, total: int, seconds: float, global_step: int,
                resumed_from: str | None, final_loss: float | None, rouge: dict | None,
                eval_description: str,
-               registry_entry: str, loss_plot: str | None = None, processes: int = 1) -> str:
+               registry_entry: str, loss_plot: str | None = None, processes: int = 1,
+               template: Template = EXPERIMENT) -> str:
     hyper = {**asdict(config), **{k: v for k, v in asdict(settings).items()
                                   if k not in ("base", "data", "output", "name", "overwrite",
-                                               "resume")}}
+                                               "resume", "prompt")}}
     rows = "\n".join(f"| `{k}` | `{list(v) if isinstance(v, tuple) else v}` |"
                      for k, v in hyper.items())
     if rouge:
@@ -63,7 +67,8 @@ tags: [summarization, dialogsum, {method}]
 
 - **Method:** {method} (registry kind `{kind}`)
 - **Base model:** `{base}`
-- **Data:** `{data}`, {n_train} training rows, prompt template of `summarizer.prompts.format_prompt`
+- **Data:** `{data}`, {n_train} training rows
+- **Prompt template:** `{template.name}` (`summarizer.templates`; the registry entry below makes it the model's default): `{json.dumps(template.text, ensure_ascii=False)}`
 - **Training:** {global_step} optimizer steps of {batch} examples{parallel}, {duration(seconds)}{resumed}; last logged loss {loss}
 - **Written:** {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC
 {f"{chr(10)}![training loss]({loss_plot}){chr(10)}" if loss_plot else ""}

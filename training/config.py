@@ -14,6 +14,7 @@ from typing import Any
 
 from summarizer.data import DEFAULT_DATA, DATA_ENV
 from summarizer.generation import DecodingSettings
+from summarizer.templates import DEFAULT_TEMPLATE, PLACEHOLDER
 
 DEFAULT_BASE = "google/flan-t5-base"
 
@@ -35,6 +36,9 @@ class RunSettings:
     name: str | None = option(None, "registry entry name (default: the output folder's name)")
     overwrite: bool = option(False, "replace an existing output folder and earlier checkpoints")
     resume: bool = option(False, "continue from the latest complete checkpoint of an earlier run")
+    prompt: str = option(DEFAULT_TEMPLATE, f"prompt template to train on: a built-in name (python -m "
+                                           f"summarizer prompts) or text with {PLACEHOLDER} once; it "
+                                           f"becomes the registered model's default template")
     limit_train: int | None = option(None, "train on the first N rows only (the course lab used 125)")
     eval_split: str = option("validation", "split for the ROUGE evaluation after training")
     limit_eval: int | None = option(50, "evaluate on the first N rows of --eval-split "

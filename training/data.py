@@ -1,7 +1,8 @@
-"""Training rows: DialogSum examples in the summarizer's prompt template, tokenized for T5.
+"""Training rows: DialogSum examples in a prompt template, tokenized for T5.
 
-The prompt comes from `summarizer.prompts.format_prompt`, the template the app and the evaluation
-use at inference, so a model is trained on exactly the text it will later be given.
+The prompt comes from `summarizer.prompts.format_prompt` (`Template.render`), the one function the
+app and the evaluation use at inference, so a model is trained on exactly the text it will later
+be given; the template trained on becomes the registered model's default.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Sequence
 from summarizer.data import Example, load_split, resolve_source
 from summarizer.errors import DataError
 from summarizer.prompts import format_prompt
+from summarizer.templates import EXPERIMENT, Template
 
 LABEL_PAD = -100  # the label value PyTorch's cross-entropy (and so the T5 loss) ignores
 
@@ -50,10 +52,11 @@ def check_summaries(examples: Sequence[Example], source: str) -> None:
 
 
 def tokenize(examples: Sequence[Example], tokenizer, max_source_length: int,
-             max_target_length: int) -> list[dict]:
-    """input_ids/attention_mask of the prompt and `labels` (token ids of the first reference)."""
-    prompts = tokenizer([format_prompt(e.dialogue) for e in examples], max_length=max_source_length,
-                        truncation=True)
+             max_target_length: int, template: Template = EXPERIMENT) -> list[dict]:
+    """input_ids/attention_mask of the prompt in `template` and `labels` (token ids of the first
+    reference)."""
+    prompts = tokenizer([format_prompt(e.dialogue, template) for e in examples],
+                        max_length=max_source_length, truncation=True)
     labels = tokenizer(text_target=[e.summary for e in examples], max_length=max_target_length,
                        truncation=True)
     return [{"input_ids": ids, "attention_mask": mask, "labels": target}

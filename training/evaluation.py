@@ -16,15 +16,18 @@ from summarizer.evaluation import evaluate
 from summarizer.generation import DecodingSettings
 from summarizer import rouge
 from summarizer.registry import PEFT_KINDS, ModelSpec, Registry
+from summarizer.templates import BUILTIN
 
 
 
 def folder_spec(folder: str | Path, base: str | None = None, name: str = "trained") -> ModelSpec:
     """The registry entry for an output folder: its kind from the files, an adapter's base from
-    --base or else the base recorded in adapter_config.json."""
+    --base or else the base recorded in adapter_config.json, its template the one it was trained
+    on (training_config.json)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelLoadError(f"model folder not found: {folder}")
+    template = _trained_template(folder)
     adapter_config = folder / "adapter_config.json"
     if adapter_config.is_file():
         try:
@@ -43,11 +46,24 @@ def folder_spec(folder: str | Path, base: str | None = None, name: str = "traine
                 raise UserError(f"{folder}: its base {base} (where it was trained, as "
                                 f"adapter_config.json records it) is not here; pass --base")
         return ModelSpec(name=name, kind=kind, path=str(folder.resolve()), base=_location(base),
-                         speakers="dialogsum")
+                         speakers="dialogsum", template=template)
     if not (folder / "config.json").is_file():
         raise ModelLoadError(f"{folder}: neither a model (config.json) nor an adapter "
                              f"(adapter_config.json)")
-    return ModelSpec(name=name, kind="seq2seq", path=str(folder.resolve()), speakers="dialogsum")
+    return ModelSpec(name=name, kind="seq2seq", path=str(folder.resolve()), speakers="dialogsum",
+                     template=template)
+
+
+def _trained_template(folder: Path) -> str | None:
+    """The template recorded by `python -m training` (a built-in name, else the text); None for a
+    folder trained before templates were recorded: the experiment's, the only one there was."""
+    try:
+        recorded = json.loads((folder / "training_config.json").read_text()).get("template") or {}
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("text"), str):
+        return None
+    return recorded["name"] if recorded.get("name") in BUILTIN else recorded["text"]
 
 
 def _location(location: str) -> str:

@@ -18,6 +18,7 @@ from summarizer.data import load_split
 from summarizer.evaluation import evaluate, rescore
 from summarizer.generation import DecodingSettings
 from summarizer.registry import ModelSpec, Registry
+from summarizer.templates import DEFAULT_TEMPLATE
 
 from .card import duration
 from .checkpoints import write_atomically
@@ -40,11 +41,14 @@ def mini_specs() -> list[ModelSpec]:
             "Miniature T5 pre-trained by this project on DialogSum dialogues only (never a "
             "summary): plays FLAN-T5 as released"), speakers=DIALOGSUM),
         ModelSpec("mini-instruct", "seq2seq", "./mini-instruct", description=(
-            "mini-original fully fine-tuned on DialogSum (miniature experiment)"), speakers=DIALOGSUM),
+            "mini-original fully fine-tuned on DialogSum (miniature experiment)"), speakers=DIALOGSUM,
+            template=DEFAULT_TEMPLATE),
         ModelSpec("mini-lora", "lora", "./mini-lora", base, description=(
-            "LoRA on q,v of mini-original (miniature experiment)"), speakers=DIALOGSUM),
+            "LoRA on q,v of mini-original (miniature experiment)"), speakers=DIALOGSUM,
+            template=DEFAULT_TEMPLATE),
         ModelSpec("mini-prompt", "prompt-tuning", "./mini-prompt", base, description=(
-            "Soft prompt on mini-original (miniature experiment)"), speakers=DIALOGSUM),
+            "Soft prompt on mini-original (miniature experiment)"), speakers=DIALOGSUM,
+            template=DEFAULT_TEMPLATE),
         ModelSpec("longest-3", "extractive", description=(
             "The DialogSum paper's baseline: the three longest utterances")),
     ]

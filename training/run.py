@@ -20,6 +20,7 @@ from summarizer import distributed
 from summarizer.data import resolve_source
 from summarizer.errors import ModelLoadError, UserError, one_line
 from summarizer.registry import ModelSpec, resolve_registry_path
+from summarizer.templates import Template, resolve_template, template_argument
 
 from . import checkpoints
 from .card import model_card, plot_losses
@@ -100,7 +101,8 @@ def registry_toml(spec: ModelSpec, registry_file: Path | None) -> str:
                 return location
         return location
     return ModelSpec(spec.name, spec.kind, rel(spec.path), rel(spec.base),
-                     description=spec.description, speakers=spec.speakers).to_toml()
+                     description=spec.description, speakers=spec.speakers,
+                     template=spec.template).to_toml()
 
 
 def check_registration(registry_file: Path, name: str) -> None:
@@ -193,6 +195,7 @@ class _Plan:
     eval_rows: list
     resume_from: Path | None
     register_file: Path | None
+    template: Template
 
 
 def plan(method: str, settings: RunSettings, config=None,
@@ -200,6 +203,7 @@ def plan(method: str, settings: RunSettings, config=None,
     """Every check a user can fail, cheapest first, before any long work."""
     module = get_method(method)
     config = config if config is not None else module.Config()
+    template = resolve_template(template_argument(settings.prompt))
     if not settings.output:
         raise UserError("--output is required: the folder to write the trained model to")
     output = Path(settings.output).expanduser().resolve()
@@ -219,7 +223,7 @@ def plan(method: str, settings: RunSettings, config=None,
     if resume_from is not None:
         checkpoints.check_method(resume_from, module.KIND)
     return _Plan(method, module, settings, config, output, name, base, data, train_rows, eval_rows,
-                 resume_from, register_file)
+                 resume_from, register_file, template)
 
 
 def train(method: str, settings: RunSettings, config=None, *, progress: bool = True,
@@ -237,6 +241,7 @@ def train(method: str, settings: RunSettings, config=None, *, progress: bool = T
                      description=f"{method} on {run.data} from {settings.base} "
                                  f"(python -m training {method})",
                      speakers="dialogsum",  # trained on DialogSum-format dialogues (#Person1# tags)
+                     template=_registry_template(run.template),
                      **run.module.registry_entry(run.config, run.base))
     # Printed entries are relative to the default registry file, where they are meant to go.
     entry = registry_toml(spec, register_file or resolve_registry_path(None))
@@ -247,6 +252,12 @@ def train(method: str, settings: RunSettings, config=None, *, progress: bool = T
     return TrainResult(output=run.output, model=model, tokenizer=tokenizer, spec=spec,
                        registry_entry=entry, global_step=state.global_step, seconds=seconds,
                        losses=losses, rouge=rouge, resumed_from=run.resume_from)
+
+
+def _registry_template(template: Template) -> str:
+    """A built-in by name; a user's template by its text (its custom- name alone could not be
+    resolved again when the registry is read)."""
+    return template.name if template.builtin else template.text
 
 
 def _prepare_checkpoints(run: _Plan) -> None:
@@ -285,7 +296,7 @@ def _fit(run: _Plan, progress: bool, callbacks):
             gradient_checkpointing=settings.gradient_checkpointing,
             group_by_length=settings.group_by_length),
         train_dataset=tokenize(run.train_rows, tokenizer, settings.max_source_length,
-                               settings.max_target_length),
+                               settings.max_target_length, run.template),
         data_collator=collator(tokenizer, model), processing_class=tokenizer,
         compute_loss_func=token_mean_loss, callbacks=[marker_callback(), *callbacks],
     )
@@ -320,12 +331,14 @@ def _write_output(run: _Plan, trainer, tokenizer, spec: ModelSpec, entry: str, g
         saved = Path(distributed.on_main(save))  # the others wait for the files they evaluate
         if run.eval_rows:  # scored from the saved files, through the registry, as the app loads them
             from .evaluation import evaluate_spec
-            rouge = evaluate_spec(ModelSpec(run.name, spec.kind, str(saved), spec.base), run.eval_rows,
+            rouge = evaluate_spec(ModelSpec(run.name, spec.kind, str(saved), spec.base,
+                                            template=spec.template), run.eval_rows,
                                   settings.eval_batch_size, settings.eval_max_new_tokens, progress)
         if not main:
             return rouge
         (folder / "training_config.json").write_text(json.dumps(
             {"method": run.method, "settings": as_dict(settings), "config": as_dict(run.config),
+             "template": {"name": run.template.name, "text": run.template.text},
              "global_step": global_step, "seconds": seconds, "rouge": rouge, "losses": losses,
              "trainable_parameters": counts[0], "all_parameters": counts[1],
              "processes": trainer.args.world_size}, indent=2))
@@ -338,6 +351,7 @@ def _write_output(run: _Plan, trainer, tokenizer, spec: ModelSpec, entry: str, g
             resumed_from=str(run.resume_from) if run.resume_from else None,
             final_loss=losses[-1] if losses else None, rouge=rouge, registry_entry=entry,
             loss_plot="training_loss.png" if plotted else None, processes=trainer.args.world_size,
+            template=run.template,
             eval_description=(f"the last {len(run.eval_rows)} rows of the file, held out from training"
                               if from_file else
                               f"the first {len(run.eval_rows)} rows of the {settings.eval_split} split")))
