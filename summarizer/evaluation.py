@@ -19,10 +19,11 @@ from typing import Sequence
 from . import diagnostics, distributed, faithfulness, rouge, scoring
 from .data import Example
 from .errors import UserError
-from .generation import DecodingSettings, summarize
+from .generation import DecodingSettings, summarize_request
+from .request import SummaryRequest
 from .prompts import ShotSettings
 from .registry import Registry
-from .templates import DEFAULT_TEMPLATE, Template, resolve_templates
+from .templates import DEFAULT_TEMPLATE, Template
 
 BASELINE_MODEL = "original"
 
@@ -99,8 +100,10 @@ def evaluate(registry: Registry, model_names: Sequence[str], examples: Sequence[
         raise UserError(f"{len(unscored)} example(s) have no reference summary (first: {unscored[0]})")
     for example in examples:  # a reference that does not exist fails before any generation
         rouge.select_references(example.references, reference)
-    chosen = resolve_templates(templates)
-    used = chosen or [registry.spec(name).default_template for name in model_names]
+    request = SummaryRequest(tuple(examples), tuple(model_names), shot_settings, decoding, speakers,
+                             tuple(templates or ()))
+    request.check_models(registry)
+    used = request.templates or [registry.spec(name).default_template for name in request.models]
     processes = distributed.processes()
     report = EvaluationReport(settings={
         "models": list(model_names), "shots": list(shot_counts), "n_examples": len(examples),
@@ -109,9 +112,8 @@ def evaluate(registry: Registry, model_names: Sequence[str], examples: Sequence[
         "shot_strategy": shot_settings.strategy, "shot_seed": shot_settings.seed, "speakers": speakers,
         "processes": processes.num_processes if processes is not None else 1})
     for shots in shot_counts:
-        results = summarize(registry, model_names, examples, replace(shot_settings, shots=shots),
-                            decoding, shot_pool, progress=progress, processes=processes,
-                            speakers=speakers, templates=chosen)
+        results = summarize_request(registry, replace(request, shots=replace(shot_settings, shots=shots)),
+                                    shot_pool, progress=progress, processes=processes)
         report.rows += [{**result.to_dict(), "id": result.example_id, "shots": shots}
                         for result in results]
     return rescore(report, examples, reference, use_stemmer)

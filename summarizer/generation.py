@@ -22,7 +22,8 @@ from .errors import ModelLoadError, UserError, one_line
 from .hosting import gpu_task as on_gpu, on_zero_gpu  # before any model touches CUDA, as ZeroGPU requires
 from .prompts import (DEFAULT_MAX_PROMPT_TOKENS, Prompt, ShotSettings, TokenizerCounter, WordCounter,
                       build_prompt, choose_shots, clean_text)
-from .templates import DEFAULT_TEMPLATE, Template, resolve_templates
+from .request import DecodingSettings, SummaryRequest
+from .templates import DEFAULT_TEMPLATE, Template
 from .registry import LoadedModel, Registry
 
 BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed batch
@@ -32,45 +33,6 @@ BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed batch
 # models a request uses are loaded before its first GPU call). Weak: an unloaded model goes.
 _BACKBONES: "weakref.WeakValueDictionary[int, object]" = weakref.WeakValueDictionary()
 ZERO_GPU = on_zero_gpu()
-
-
-@dataclass(frozen=True)
-class DecodingSettings:
-    """Decoding settings, explicit so that every result can be reproduced."""
-    max_new_tokens: int = 200
-    min_new_tokens: int = 0  # benchmarks set it to max_new_tokens to fix the output length
-    num_beams: int = 1
-    do_sample: bool = False
-    temperature: float = 1.0
-    top_p: float = 1.0
-    seed: int = 0  # used when sampling
-    batch_size: int = 8
-    max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS
-    # None: the model's own generation_config.json decides (the mini models block repeated
-    # 3-grams there); 0 turns blocking off; n blocks every repeat of an n-gram.
-    no_repeat_ngram_size: int | None = None
-
-    def __post_init__(self):
-        checks = [(self.max_new_tokens >= 1, "max_new_tokens must be at least 1"),
-                  (0 <= self.min_new_tokens <= self.max_new_tokens, "min_new_tokens must be 0..max_new_tokens"),
-                  (self.num_beams >= 1, "num_beams must be at least 1"),
-                  (self.batch_size >= 1, "batch_size must be at least 1"),
-                  (self.temperature > 0, "temperature must be above 0"),
-                  (0 < self.top_p <= 1, "top_p must be in (0, 1]"),
-                  (self.no_repeat_ngram_size is None or self.no_repeat_ngram_size >= 0,
-                   "no_repeat_ngram_size must be 0 (off) or more")]
-        for ok, message in checks:
-            if not ok:
-                raise UserError(message)
-
-    def generate_kwargs(self) -> dict:
-        kwargs = dict(max_new_tokens=self.max_new_tokens, min_new_tokens=self.min_new_tokens,
-                      num_beams=self.num_beams, do_sample=self.do_sample)
-        if self.do_sample:
-            kwargs.update(temperature=self.temperature, top_p=self.top_p)
-        if self.no_repeat_ngram_size is not None:
-            kwargs.update(no_repeat_ngram_size=self.no_repeat_ngram_size)
-        return kwargs
 
 
 @dataclass
@@ -129,72 +91,78 @@ def summarize(registry: Registry, model_names: Sequence[str], examples: Sequence
     """Summaries of every example by every model in every template, ordered model by model,
     template by template, example by example.
 
-    `templates` (summarizer.templates: Template objects, built-in names or template texts): each
-    model runs in each; None or empty runs each model in its registry entry's default template
-    (one result per model and example, as before templates existed). Every Result names its
-    template. `on_partial` streams (model, example id, text); `on_template_partial` streams
-    (model, template, example id, text).
+    The arguments are checked once, as a `SummaryRequest` (see `summarize_request`, which callers
+    holding a request use directly). `templates` (Template objects, built-in names or template
+    texts): each model runs in each; None or empty runs each model in its registry entry's
+    default template. `on_partial` streams (model, example id, text); `on_template_partial`
+    streams (model, template, example id, text).
+    """
+    request = SummaryRequest(tuple(examples), tuple(model_names), shots, decoding, speakers,
+                             tuple(templates or ()))
+    return summarize_request(registry, request, shot_pool, progress, on_partial, processes, on_template_partial)
+
+
+def summarize_request(registry: Registry, request: SummaryRequest, shot_pool: Sequence[Example] | None = None,
+                      progress: bool = False, on_partial: PartialCallback | None = None, processes=None,
+                      on_template_partial: TemplatePartialCallback | None = None) -> list[Result]:
+    """Summaries for a validated request (see `summarize`).
 
     A model that cannot load gives results with `error` set; the other models still run.
     `processes` (Accelerate's PartialState of a multi-process run) splits the work: the batches
     are formed exactly as one process would form them, each process decodes every N-th batch,
     and every process returns all the results. Same batches, same greedy outputs.
-    `speakers` "auto" writes each model's dialogue the way its registry entry says it reads
-    speakers (names or #PersonN# tags, `summarizer.speakers.prepare`) and puts the names back in
-    its summary; "keep" sends the text as pasted.
+    `request.speakers` "auto" writes each model's dialogue the way its registry entry says it
+    reads speakers (names or #PersonN# tags, `summarizer.speakers.prepare`) and puts the names
+    back in its summary; "keep" sends the text as pasted.
     """
-    if speakers not in speaker_styles.SPEAKER_MODES:
-        raise UserError(f"speakers must be one of {', '.join(speaker_styles.SPEAKER_MODES)}, got {speakers!r}")
-    examples = [replace(e, dialogue=clean_text(e.dialogue or "")) for e in examples]
-    for example in examples:
-        if not example.dialogue:
-            raise UserError(f"empty dialogue (example {example.id!r}): paste a conversation to summarize")
-    if shots.shots and not shot_pool:
+    request.check_models(registry)
+    if request.shots.shots and not shot_pool:
         raise UserError("one- and few-shot prompts need solved examples: give a train split as the shot pool")
-    chosen_templates = resolve_templates(templates)  # a bad template fails before any work
-    for name in model_names:
-        registry.spec(name)  # unknown names fail before any work
-    per_model = {name: chosen_templates or [registry.spec(name).default_template] for name in model_names}
-    chosen_shots = {e.id: choose_shots(shot_pool or [], shots, e) for e in examples}
-
-    results: list[Result | None] = []
-    items: list[_Item] = []
-    prompts: dict[tuple, Prompt] = {}  # models sharing a tokenizer (and speaker style) share prompts
-    prepared: dict[tuple, tuple] = {}
-    for name in model_names:
-        try:
-            model = registry.get(name)
-        except ModelLoadError as err:
-            results.extend(Result(name, e.id, None, error=str(err), template=t.name)
-                           for t in per_model[name] for e in examples)
-            continue
-        counter = TokenizerCounter(model.tokenizer) if model.tokenizer else WordCounter()
-        style = model.spec.speakers if speakers == "auto" else "keep"
-        for template in per_model[name]:
-            for example in examples:
-                if (style, example.id) not in prepared:
-                    prepared[style, example.id] = _prepare(example, style)
-                seen, mapping_and_parse = prepared[style, example.id]
-                key = (id(model.tokenizer), style, template.text, example.id)
-                if key not in prompts:
-                    prompts[key] = build_prompt(seen.dialogue, chosen_shots[example.id], counter,
-                                                decoding.max_prompt_tokens, template)
-                items.append(_Item(len(results), model, seen, prompts[key], mapping_and_parse,
-                                   template.name))
-                results.append(None)
+    results, items = _items(registry, request, shot_pool)
     on_partial = _partial_callback(on_partial, on_template_partial, items)
-
-    groups = distributed.share(_group(items, decoding), processes)
+    groups = distributed.share(_group(items, request.decoding), processes)
     main = processes is None or processes.is_main_process
     bar = _progress_bar(sum(len(g) for g in groups), progress and main)
     done: list[tuple[int, Result]] = []
-    for group, group_results in _run_groups(groups, decoding, on_partial):
+    for group, group_results in _run_groups(groups, request.decoding, on_partial):
         done += [(item.index, _with_speakers(result, item)) for result, item in zip(group_results, group)]
         bar.update(len(group))
     bar.close()
     for index, result in (distributed.gather(done) if processes is not None else done):
         results[index] = result
     return results
+
+
+def _items(registry: Registry, request: SummaryRequest, shot_pool) -> tuple[list, list[_Item]]:
+    """One work item per model x template x example (None placeholders for their results), and
+    the results of models that could not load."""
+    chosen_shots = {e.id: choose_shots(shot_pool or [], request.shots, e) for e in request.examples}
+    results: list[Result | None] = []
+    items: list[_Item] = []
+    prompts: dict[tuple, Prompt] = {}  # models sharing a tokenizer (and speaker style) share prompts
+    prepared: dict[tuple, tuple] = {}
+    for name in request.models:
+        templates = request.templates or (registry.spec(name).default_template,)
+        try:
+            model = registry.get(name)
+        except ModelLoadError as err:
+            results.extend(Result(name, e.id, None, error=str(err), template=t.name)
+                           for t in templates for e in request.examples)
+            continue
+        counter = TokenizerCounter(model.tokenizer) if model.tokenizer else WordCounter()
+        style = model.spec.speakers if request.speakers == "auto" else "keep"
+        for template in templates:
+            for example in request.examples:
+                if (style, example.id) not in prepared:
+                    prepared[style, example.id] = _prepare(example, style)
+                seen, mapping_and_parse = prepared[style, example.id]
+                key = (id(model.tokenizer), style, template.text, example.id)
+                if key not in prompts:
+                    prompts[key] = build_prompt(seen.dialogue, chosen_shots[example.id], counter,
+                                                request.decoding.max_prompt_tokens, template)
+                items.append(_Item(len(results), model, seen, prompts[key], mapping_and_parse, template.name))
+                results.append(None)
+    return results, items
 
 
 def _prepare(example: Example, style: str) -> tuple[Example, tuple | None]:

@@ -13,7 +13,7 @@ from typing import Sequence
 
 from . import scoring
 from .data import Example
-from .generation import PartialCallback, Result, summarize
+from .generation import PartialCallback, Result, TemplatePartialCallback, summarize_request
 from .registry import Registry
 from .request import SummaryRequest
 
@@ -31,12 +31,11 @@ class Scored:
 
 def run(registry: Registry, request: SummaryRequest, shot_pool: Sequence[Example] | None = None,
         on_partial: PartialCallback | None = None, progress: bool = False, processes=None,
-        use_stemmer: bool = False, shared_words: bool = True) -> list[Scored]:
-    """Every example of `request` summarized by every model, model by model, and scored."""
-    request.check_models(registry)
-    results = summarize(registry, request.models, request.examples, shots=request.shots,
-                        decoding=request.decoding, shot_pool=shot_pool, progress=progress,
-                        on_partial=on_partial, processes=processes, speakers=request.speakers)
+        use_stemmer: bool = False, shared_words: bool = True,
+        on_template_partial: TemplatePartialCallback | None = None) -> list[Scored]:
+    """Every example of `request` summarized by every model in every template, and scored."""
+    results = summarize_request(registry, request, shot_pool, progress, on_partial, processes,
+                                on_template_partial)
     by_id = {e.id: e for e in request.examples}
     return [score(result, by_id[result.example_id], use_stemmer, shared_words) for result in results]
 

@@ -15,11 +15,52 @@ from typing import Sequence
 
 from .data import Example
 from .errors import UserError
-from .generation import DecodingSettings
 from .prompts import DEFAULT_MAX_PROMPT_TOKENS, MAX_SHOTS, ShotSettings, clean_text
 from .speakers import SPEAKER_MODES
+from .templates import Template, resolve_templates
 
 SHOT_MODES = ("zero-shot", "one-shot", "few-shot")
+
+
+@dataclass(frozen=True)
+class DecodingSettings:
+    """Decoding settings, explicit so that every result can be reproduced."""
+    max_new_tokens: int = 200
+    min_new_tokens: int = 0  # benchmarks set it to max_new_tokens to fix the output length
+    num_beams: int = 1
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int = 0  # used when sampling
+    batch_size: int = 8
+    max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS
+    # None: the model's own generation_config.json decides (the mini models block repeated
+    # 3-grams there); 0 turns blocking off; n blocks every repeat of an n-gram.
+    no_repeat_ngram_size: int | None = None
+
+    def __post_init__(self):
+        checks = [(self.max_new_tokens >= 1, "max_new_tokens must be at least 1"),
+                  (0 <= self.min_new_tokens <= self.max_new_tokens, "min_new_tokens must be 0..max_new_tokens"),
+                  (self.num_beams >= 1, "num_beams must be at least 1"),
+                  (self.batch_size >= 1, "batch_size must be at least 1"),
+                  (self.temperature > 0, "temperature must be above 0"),
+                  (0 < self.top_p <= 1, "top_p must be in (0, 1]"),
+                  (self.no_repeat_ngram_size is None or self.no_repeat_ngram_size >= 0,
+                   "no_repeat_ngram_size must be 0 (off) or more")]
+        for ok, message in checks:
+            if not ok:
+                raise UserError(message)
+
+    def generate_kwargs(self) -> dict:
+        kwargs = dict(max_new_tokens=self.max_new_tokens, min_new_tokens=self.min_new_tokens,
+                      num_beams=self.num_beams, do_sample=self.do_sample)
+        if self.do_sample:
+            kwargs.update(temperature=self.temperature, top_p=self.top_p)
+        if self.no_repeat_ngram_size is not None:
+            kwargs.update(no_repeat_ngram_size=self.no_repeat_ngram_size)
+        return kwargs
+
+
 DEFAULTS = DecodingSettings()  # the one set of decoding defaults: CLI, app and API alike
 
 
@@ -138,6 +179,7 @@ class SummaryRequest:
     shots: ShotSettings = ShotSettings()
     decoding: DecodingSettings = field(default_factory=DecodingSettings)
     speakers: str = "auto"  # auto: names <-> #PersonN# as each model reads them; keep: as pasted
+    templates: tuple[Template, ...] = ()  # empty: each model's default template
 
     def __post_init__(self):
         if self.speakers not in SPEAKER_MODES:
@@ -150,6 +192,7 @@ class SummaryRequest:
                 raise UserError(f"empty dialogue (example {example.id!r}): paste a conversation to summarize")
         object.__setattr__(self, "examples", examples)
         object.__setattr__(self, "models", model_names(self.models, limit=10_000))
+        object.__setattr__(self, "templates", tuple(resolve_templates(self.templates)))
 
     def check_models(self, registry) -> None:
         """Unknown model names fail before any work."""
@@ -159,11 +202,12 @@ class SummaryRequest:
     @classmethod
     def from_form(cls, dialogue: str, reference: str = "", topic: str = "", models: Sequence[str] = (),
                   shots: ShotSettings = ShotSettings(), decoding: DecodingSettings | None = None,
-                  speakers: str = "auto", limits: Limits = LIMITS) -> "SummaryRequest":
+                  speakers: str = "auto", templates: Sequence[Template | str] = (),
+                  limits: Limits = LIMITS) -> "SummaryRequest":
         """One pasted dialogue from the page or the API, within the server's limits."""
         dialogue = clean_dialogue(dialogue if isinstance(dialogue, str) else "", limits.dialogue_chars)
         references = parse_references(reference, limits.reference_chars)
         topic = clean_text(topic if isinstance(topic, str) else "")[: limits.topic_chars] or None
         example = Example(id="input", dialogue=dialogue, references=tuple(references), topic=topic)
         return cls((example,), model_names(models, limits.models), shots, decoding or decoding_settings(),
-                   speakers)
+                   speakers, tuple(templates or ()))
