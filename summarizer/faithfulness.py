@@ -28,10 +28,13 @@ benchmarks/bench_faithfulness.py measures how well it separates corrupted from i
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from pathlib import Path
 
 PARTICULARS = ("name", "number", "time", "date", "amount")  # what `evaluate` counts per model
 KINDS = ("name", "number", "time", "date", "amount", "word", "speaker", "negation")
@@ -48,7 +51,10 @@ _TOKEN = re.compile(
     r"|\d+(?:[.,]\d+)*(?:st|nd|rd|th|s|%|am|pm|k)?"           # 20, 1,000, 3rd, 1990s, 5pm
     r"|[^\W\d_](?:[^\W\d_]|['’][^\W\d_]|-[^\W\d_])*",         # words, don't, well-known, Zoë
     re.IGNORECASE)
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
+# A sentence ends at . ! ? or a line break, but not after a title or an initial ("Ms. Dawson",
+# "L. A.", "Bus No. 713") or inside a decimal ("$3.50").
+_SENTENCE = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|St|Prof|Jr|Sr|Mt|No|vs|etc|e\.g|i\.e|a\.m|p\.m|[A-Z])\.(?=\s|[A-Z]\.)"
+                       r"|\d\.\d|[^.!?\n])+(?:[.!?]+|$)")
 _SPEAKER_LINE = re.compile(r"^\s*(#\s?Person\s?\d+\s?#|[^:\n]{1,40}?)\s*:\s+(.*)$")
 _PERSON_TAG = re.compile(r"^#\s?[A-Za-z]+\s?\d*\s?#")
 
@@ -106,6 +112,15 @@ _FIRST_PERSON = frozenset("i we".split())
 _SECOND_PERSON = frozenset("you".split())
 _PRONOUN_REACH = 6  # words between a pronoun and the word it makes someone's
 _CURRENCY_WORDS = frozenset("dollar dollars bucks buck pound pounds euro euros yuan cents cent rmb usd".split())
+_TITLES = frozenset("mr mrs ms miss dr prof professor sir madam".split())
+# Who a name in a turn is: "this is Monica" / "I'm Dave" name the speaker; "Steven, I need your
+# help" / "thanks, Maggie." address the other one (in a two-person dialogue).
+_TITLE = r"(?:(?:Mr|Mrs|Ms|Miss|Dr|Prof|Professor)\.?\s+)?"
+_SELF_NAMED = re.compile(r"\b(?:this is|I'm|I am|my name is|my name's|it's)\s+" + _TITLE + r"([A-Z][a-z]+)")
+_ADDRESSED = re.compile(r"(?:^|[,.!?]\s+|\b(?:hi|hello|hey|thanks|thank you|dear|morning|evening|sorry)[,!]?\s+)"
+                        + _TITLE + r"([A-Z][a-z]+)(?=\s*(?:[,.!?]|$))")
+_NOT_NAMES = frozenset("""i yes no ok okay oh well sir madam mom mum dad honey dear darling sweetie man
+    hi hello hey thanks sorry please good great sure right really what why how who look wow""".split())
 
 
 @dataclass(frozen=True)
@@ -125,7 +140,10 @@ class Sentence:
     start: int
     end: int
     support: float
-    unsupported: list[Span] = field(default_factory=list)
+    unsupported: list[Span] = field(default_factory=list)  # the spans shown: only in a risky sentence
+    risk: float = 0.0  # the calibrated chance that the sentence is wrong
+    candidates: list[Span] = field(default_factory=list, repr=False)  # every span found, shown or not
+    features: dict[str, float] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict:
         return {"text": self.text, "start": self.start, "end": self.end,
@@ -169,10 +187,12 @@ def _canonical_tag(token: str) -> str:
     return re.sub(r"\s", "", match.group(0)) if match else token
 
 
-def _turns(dialogue: str) -> list[tuple[str | None, str]]:
+def _turns(dialogue: str, parsed=None) -> list[tuple[str | None, str]]:
     """The dialogue's turns as (speaker, text), read by the one chat parser every path uses."""
-    from .speakers import parse
-    return [(_canonical_tag(t.speaker) if t.speaker else None, t.text) for t in parse(dialogue).turns]
+    if parsed is None:
+        from .speakers import parse
+        parsed = parse(dialogue)
+    return [(_canonical_tag(t.speaker) if t.speaker else None, t.text) for t in parsed.turns]
 
 
 def _number_value(token: str) -> float | None:
@@ -207,8 +227,8 @@ def _time_values(token: str) -> set[float]:
 class _Dialogue:
     """What the dialogue says, indexed once for every summary sentence checked against it."""
 
-    def __init__(self, dialogue: str):
-        self.turns = _turns(dialogue)
+    def __init__(self, dialogue: str, parsed=None):
+        self.turns = _turns(dialogue, parsed)
         self.speakers: list[str] = []
         for speaker, _ in self.turns:
             if speaker and speaker not in self.speakers:
@@ -277,6 +297,8 @@ class _Dialogue:
         totals = {s: sum(c.values()) for s, c in self.by_speaker.items()}
         everyone = sum(totals.values()) or 1
         self.share = {s: totals[s] / everyone for s in self.speakers}
+        self.plain_words = {w.lower() for w in re.findall(r"#\w+#|\w+(?:'\w+)?", dialogue)}
+        self.aliases = _aliases(self.turns, self.speakers)
 
     def supports_word(self, token: str) -> bool:
         lower = token.lower().replace("’", "'")
@@ -300,6 +322,22 @@ class _Dialogue:
         return value in self.numbers or token.lower() in self.text_lower, kind
 
 
+def _aliases(turns: list[tuple[str | None, str]], speakers: list[str]) -> dict[str, str]:
+    """Names the dialogue gives its speakers: name -> speaker, by majority over the turns."""
+    votes: dict[str, Counter] = {}
+    for speaker, text in turns:
+        if speaker not in speakers:
+            continue
+        others = [s for s in speakers if s != speaker]
+        for name in _SELF_NAMED.findall(text):
+            votes.setdefault(name, Counter())[speaker] += 1
+        if len(others) == 1:
+            for name in _ADDRESSED.findall(text):
+                votes.setdefault(name, Counter())[others[0]] += 1
+    return {name: count.most_common(1)[0][0] for name, count in votes.items()
+            if name.lower() not in _NOT_NAMES and name not in speakers}
+
+
 def _subject_speaker(tokens: list[tuple[str, int, int]], speakers: dict[str, str]) -> int | None:
     """Index of the clause's subject when it is a speaker: the clause's first word, or the first after
     an opening conjunction ("and #Person2# pays")."""
@@ -307,7 +345,8 @@ def _subject_speaker(tokens: list[tuple[str, int, int]], speakers: dict[str, str
         key = _speaker_key(text, speakers)
         if key is not None:
             return index
-        if text.lower() not in ("and", "but", "so", "then", "while", "when", "after", "because", "finally"):
+        if text.lower() not in ("and", "but", "so", "then", "while", "when", "after", "because", "finally",
+                                *_TITLES):
             return None
     return None
 
@@ -367,22 +406,34 @@ def _attribution(dialogue: _Dialogue, subject: str, stems: list[str],
     return own, other, best
 
 
-def check(dialogue: str, summary: str) -> Report:
-    """The summary's unsupported spans and its support in [0, 1] against the dialogue."""
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of `text`, without the spaces around it: the units the check
+    scores and the labelled set (assets/faithfulness) labels."""
+    spans = []
+    for match in _SENTENCE.finditer(text):
+        body = match.group(0)
+        if body.strip():
+            spans.append((match.start() + len(body) - len(body.lstrip()),
+                          match.end() - (len(body) - len(body.rstrip()))))
+    return spans
+
+
+def check(dialogue: str, summary: str, parsed=None) -> Report:
+    """The summary's unsupported spans and its support in [0, 1] against the dialogue.
+
+    `parsed`: the dialogue as `speakers.parse` already read it, so that a caller holding it does
+    not parse the chat twice."""
     if not summary or not summary.strip():
         return Report(support=1.0)
-    index = _Dialogue(dialogue or "")
+    index = _Dialogue(dialogue or "", parsed)
     speaker_names = {s: s for s in index.speakers if not s.startswith("#")}
     for name in list(speaker_names):  # "Priya Raman" is also "Priya"
         for part in name.split():
             speaker_names.setdefault(part, name)
-    sentences = []
-    for match in _SENTENCE.finditer(summary):
-        body = match.group(0)
-        if body.strip():
-            begin = match.start() + len(body) - len(body.lstrip())
-            finish = match.end() - (len(body) - len(body.rstrip()))
-            sentences.append(_check_sentence(index, speaker_names, summary, begin, finish))
+    for name, speaker in index.aliases.items():  # "Steven, I need your help" names #Person2#
+        speaker_names.setdefault(name, speaker)
+    sentences = [_check_sentence(index, speaker_names, summary, begin, finish)
+                 for begin, finish in sentence_spans(summary)]
     if not sentences:
         return Report(support=1.0)
     if not index.turns:  # an empty dialogue supports nothing
@@ -396,9 +447,28 @@ def _check_sentence(index: _Dialogue, speaker_names: dict[str, str], summary: st
                     start: int, end: int) -> Sentence:
     text = summary[start:end]
     tokens = [(m.group(0), start + m.start(), start + m.end()) for m in _TOKEN.finditer(text)]
+    candidates, checked, content_stems = _word_spans(index, speaker_names, tokens)
+    tags = sum(span.kind == "speaker" for span in candidates)  # before the clause checks add theirs
+    swap = self_reference = bystander = 0.0
+    for clause in _clauses(tokens):
+        found = _check_clause(index, speaker_names, clause, tokens, content_stems, candidates)
+        swap, self_reference, bystander = swap + found[0], self_reference + found[1], bystander + found[2]
+    candidates.sort(key=lambda s: s.start)
+    values = _features(index, text, tokens, candidates, checked)
+    values.update(tag=tags, swap=swap, self_reference=self_reference, bystander=bystander)
+    model = _model()
+    risk = model.risk(values)
+    shown = [s for s in candidates if s.kind in model.kinds] if risk >= model.threshold else []
+    return Sentence(text=text, start=start, end=end, support=model.support(risk), unsupported=shown,
+                    risk=risk, candidates=candidates, features=values)
+
+
+def _word_spans(index: _Dialogue, speaker_names: dict[str, str], tokens):
+    """The sentence's unsupported tokens (names, particulars, words, tags), how many tokens were
+    checked, and the (position, stem) of its supported content words."""
     unsupported: list[Span] = []
-    total = 0.0
-    content_stems: list[tuple[int, str]] = []  # (token position, stem) of supported content words
+    checked = 0
+    content_stems: list[tuple[int, str]] = []
     opener = 0
     while opener < len(tokens) and tokens[opener][0].lower() in _STOPWORDS:
         opener += 1
@@ -406,51 +476,74 @@ def _check_sentence(index: _Dialogue, speaker_names: dict[str, str], summary: st
         lower = token.lower().replace("’", "'")
         following = tokens[position + 1][0] if position + 1 < len(tokens) else ""
         if token.startswith("#"):
-            total += _WEIGHTS["speaker"]
+            checked += 1
             if _canonical_tag(token) not in index.speakers and _canonical_tag(token).lower() not in index.text_lower.replace(" ", ""):
                 unsupported.append(Span(token, begin, finish, "speaker"))
             continue
         if _is_numeric(token) or (lower in _NUMBER_WORDS and lower not in _ORDINALS
                                   and lower not in ("once", "half", "double", "noon", "midnight")):
             ok, kind = index.supports_number(token, following)
-            total += _WEIGHTS[kind]
+            checked += 1
             if not ok:
                 unsupported.append(Span(token, begin, finish, kind))
             continue
         if lower in _DATE_WORDS and lower not in ("today", "tomorrow", "tonight", "yesterday"):
-            total += _WEIGHTS["date"]
+            checked += 1
             if _DATE_ALIASES.get(lower, lower) not in index.dates:
                 unsupported.append(Span(token, begin, finish, "date"))
             continue
         bare = re.sub(r"['’]s$", "", token)
         if bare in speaker_names:
-            total += _WEIGHTS["speaker"]
+            checked += 1
             continue
         if lower in _STOPWORDS or lower in _NEGATIONS or lower in _SUMMARY_WORDS or len(lower) < 2:
             continue
         capitalised = token[0].isupper() and position != opener
-        kind = "name" if capitalised else "word"
-        total += _WEIGHTS[kind]
+        checked += 1
         if index.supports_word(bare):
             content_stems.append((position, _stem(bare)))
         elif not (capitalised and lower in index.lower_words):
-            unsupported.append(Span(token, begin, finish, kind))
-    weighted = sum(_WEIGHTS[s.kind] for s in unsupported)  # the clause checks below weigh in as a penalty
-    penalty = 0.0
-    for clause in _clauses(tokens):
-        penalty += _check_clause(index, speaker_names, clause, tokens, content_stems, unsupported)
-    support = 1.0 - weighted / total if total else 1.0
-    support = max(0.0, min(1.0, support) * (1.0 - min(penalty, 0.9)))
-    unsupported.sort(key=lambda s: s.start)
-    return Sentence(text=text, start=start, end=end, support=support, unsupported=unsupported)
+            unsupported.append(Span(token, begin, finish, "name" if capitalised else "word"))
+    return unsupported, checked, content_stems
+
+
+_PLAIN_WORD = re.compile(r"#\w+#|\w+(?:'\w+)?")  # the new-word baseline's words
+_FIRST_SECOND = frozenset("i me my mine we us our you your yours".split())
+_CHAIN = re.compile(r"(#\w+#|\b\w+)'s\s+(#\w+#|\w+)'s\b")
+
+
+def _features(index: _Dialogue, text: str, tokens, candidates: list[Span], checked: int) -> dict[str, float]:
+    """The lexical evidence of one sentence, each 0 when the sentence shows none of it."""
+    words = [w.lower() for w in _PLAIN_WORD.findall(text)]
+    kinds = Counter(span.kind for span in candidates)
+    content = [_stem(t) for t, _, _ in tokens if not t.startswith("#") and len(t) > 2
+               and t.lower() not in _STOPWORDS and t.lower() not in _SUMMARY_WORDS]
+    return {
+        "new_words": sum(w not in index.plain_words for w in words) / len(words) if words else 0.0,
+        "word": kinds["word"] / checked if checked else 0.0,
+        "name": float(kinds["name"]),
+        "particular": float(sum(kinds[k] for k in ("number", "time", "date", "amount"))),
+        "negation": float(kinds["negation"]),
+        # A model that lost the thread repeats itself ("the company's company"), chains
+        # possessives, copies a turn's "I" and "you", or stops short ("Brian tells.").
+        "repeat": float(sum(n > 1 for n in Counter(content).values())),
+        "chain": float(bool(_CHAIN.search(text))),
+        "first_person": float(sum(w.split("'")[0] in _FIRST_SECOND for w in words)),
+        "short": float(len(content) < 2),
+    }
+
+
+_TELLING = frozenset("""tells told asks asked calls called says said explains explained invites invited
+    thanks thanked helps helped shows showed reminds reminded gives gave offers offered""".split())
 
 
 def _check_clause(index: _Dialogue, speaker_names: dict[str, str], clause, tokens, content_stems,
-                  unsupported: list[Span]) -> float:
-    """Who-did-what and polarity of one clause; returns the penalty (0 = fine) and adds spans."""
-    penalty = 0.0
+                  unsupported: list[Span]) -> tuple[float, float, float]:
+    """Who-did-what and polarity of one clause: adds speaker and negation spans, and returns the
+    evidence (swap strength, subject telling itself, a bystander telling)."""
     first, last = clause[0][1], clause[-1][2]
     stems = [stem for position, stem in content_stems if first <= tokens[position][1] < last]
+    swap = self_reference = bystander = 0.0
     subject_at = _subject_speaker(clause, speaker_names)
     if subject_at is not None:
         token, begin, finish = clause[subject_at]
@@ -459,30 +552,86 @@ def _check_clause(index: _Dialogue, speaker_names: dict[str, str], clause, token
         own, other, _ = _attribution(index, subject, stems, verb in _REPORTING_VERBS)
         if other - own > 0:
             # Scaled by how many words say so: one shared word is weak evidence of a swap.
-            strength = (other - own) * min(1.0, len(stems) / 2) * 1.5
-            if strength > 0.15:
+            swap = (other - own) * min(1.0, len(stems) / 2) * 1.5
+            if swap > 0.15:
                 unsupported.append(Span(token, begin, finish, "speaker"))
-            penalty += strength
+        # "Frank tells Frank", "#Person1# asks #Person1#": one speaker on both sides of the verb.
+        if verb in _TELLING and subject_at + 2 < len(clause):
+            if _speaker_key(clause[subject_at + 2][0], speaker_names) == subject:
+                self_reference = 1.0
+    else:
+        bystander = _bystander(index, clause, speaker_names)
+    _check_negation(index, clause, stems, unsupported)
+    return swap, self_reference, bystander
+
+
+def _bystander(index: _Dialogue, clause, speaker_names: dict[str, str]) -> float:
+    """1 when the clause opens with someone the dialogue names who is not one of its speakers,
+    telling or asking ("Mr. Jackson tells #Person1#" when Mr. Jackson is only talked about)."""
+    words = [t for t, _, _ in clause[:4] if t.lower().rstrip(".") not in _TITLES]
+    if len(words) < 2 or not words[0][:1].isupper() or words[0].startswith("#"):
+        return 0.0
+    name = re.sub(r"['’]s$", "", words[0])
+    if name in speaker_names or name.lower() not in index.lower_words or len(index.speakers) < 2:
+        return 0.0
+    return float(words[1].lower() in _TELLING)
+
+
+def _check_negation(index: _Dialogue, clause, stems: list[str], unsupported: list[Span]) -> None:
+    """A negated clause whose closest sentence in the dialogue is not negated gets a span."""
     negations = [t for t in clause if t[0].lower().replace("’", "'") in _NEGATIONS
                  or t[0].lower().endswith("n't")]
-    if stems:
-        clause_stems = set(stems)
-        best_overlap, best_negated = 0, False
-        sentences = index.turn_stems
-        for at, (_, turn_stems, negated) in enumerate(sentences):
-            overlap = len(clause_stems & turn_stems)
-            # A question is answered in the next sentence: "Are you coming?" "I can't."
-            answered_no = (overlap >= 2 and at in index.questions and at + 1 < len(sentences)
-                           and sentences[at + 1][2])
-            if overlap > best_overlap:
-                best_overlap, best_negated = overlap, negated or answered_no
-            elif overlap == best_overlap and negated:  # of equally close turns, any negated one will do
-                best_negated = True
-        if best_overlap and negations and not best_negated:
-            token, begin, finish = negations[0]
-            unsupported.append(Span(token, begin, finish, "negation"))
-            penalty += 0.5
-    return penalty
+    if not stems or not negations:
+        return
+    clause_stems = set(stems)
+    best_overlap, best_negated = 0, False
+    sentences = index.turn_stems
+    for at, (_, turn_stems, negated) in enumerate(sentences):
+        overlap = len(clause_stems & turn_stems)
+        # A question is answered in the next sentence: "Are you coming?" "I can't."
+        answered_no = (overlap >= 2 and at in index.questions and at + 1 < len(sentences)
+                       and sentences[at + 1][2])
+        if overlap > best_overlap:
+            best_overlap, best_negated = overlap, negated or answered_no
+        elif overlap == best_overlap and negated:  # of equally close turns, any negated one will do
+            best_negated = True
+    if best_overlap and not best_negated:
+        token, begin, finish = negations[0]
+        unsupported.append(Span(token, begin, finish, "negation"))
+
+
+MODEL_PATH = Path(__file__).with_name("faithfulness_model.json")
+
+
+@dataclass(frozen=True)
+class Model:
+    """Logistic regression over a sentence's features (summarizer/faithfulness_fit.py fits it on
+    the labelled real errors): the chance the sentence is wrong, and the risk from which the card
+    underlines it. Coefficients are kept non-negative, so a sentence with no evidence (every
+    feature 0) has the lowest risk and support 1."""
+    features: tuple[str, ...]
+    coef: tuple[float, ...]
+    intercept: float
+    threshold: float
+    kinds: frozenset[str]  # the span kinds worth showing in an underlined sentence
+
+    def risk(self, values: dict[str, float]) -> float:
+        z = self.intercept + sum(c * values.get(f, 0.0) for f, c in zip(self.features, self.coef))
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+    def support(self, risk: float) -> float:
+        floor = 1.0 / (1.0 + math.exp(-self.intercept))
+        return max(0.0, min(1.0, (1.0 - risk) / (1.0 - floor)))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Model":
+        return cls(tuple(data["features"]), tuple(float(c) for c in data["coef"]), float(data["intercept"]),
+                   float(data["threshold"]), frozenset(data["kinds"]))
+
+
+@lru_cache(maxsize=1)
+def _model() -> Model:
+    return Model.from_dict(json.loads(MODEL_PATH.read_text(encoding="utf-8")))
 
 
 def read_rows(path: str) -> list[dict]:
