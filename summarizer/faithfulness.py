@@ -37,7 +37,7 @@ from functools import lru_cache
 from pathlib import Path
 
 PARTICULARS = ("name", "number", "time", "date", "amount")  # what `evaluate` counts per model
-KINDS = ("name", "number", "time", "date", "amount", "word", "speaker", "negation")
+KINDS = ("name", "number", "time", "date", "amount", "word", "speaker", "negation", "sentence")
 
 # Weight of an unsupported span in a sentence's support: invented particulars and speakers matter
 # more than a paraphrasing word.
@@ -85,7 +85,11 @@ _SUMMARY_WORDS = frozenset("""tell tells told telling ask asks asked asking talk
     confirmed conversation dialogue talk chat discussion call meeting person people other each else
     opinion idea ideas reason reasons advice information detail details situation problem problems
     happy glad sorry worried upset excited interested surprised disappointed satisfied unhappy angry
-    later soon finally eventually first also then together instead both either neither""".split())
+    later soon finally eventually first also then together instead both either neither
+    interview interviews comfort comforts blame blames teach teaches greet greets congratulate
+    congratulates praise praises criticize criticizes encourage encourages convince convinces console
+    consoles arrange arranges report reports assist assists assistance decision decide
+    introduce discuss""".split())
 _REPORTING_VERBS = frozenset("""tells told asks asked says said suggests suggested advises advised
     invites invited reminds reminded recommends recommended persuades persuaded explains explained
     informs informed warns warned promises promised offers offered urges urged encourages
@@ -117,7 +121,7 @@ _TITLES = frozenset("mr mrs ms miss dr prof professor sir madam".split())
 # help" / "thanks, Maggie." address the other one (in a two-person dialogue).
 _TITLE = r"(?:(?:Mr|Mrs|Ms|Miss|Dr|Prof|Professor)\.?\s+)?"
 _SELF_NAMED = re.compile(r"\b(?:this is|I'm|I am|my name is|my name's|it's)\s+" + _TITLE + r"([A-Z][a-z]+)")
-_ADDRESSED = re.compile(r"(?:^|[,.!?]\s+|\b(?:hi|hello|hey|thanks|thank you|dear|morning|evening|sorry)[,!]?\s+)"
+_ADDRESSED = re.compile(r"(?:^|[,.!?]\s+|\b(?i:hi|hello|hey|thanks|thank you|dear|morning|evening|sorry|right|well|oh)[,!]?\s+)"
                         + _TITLE + r"([A-Z][a-z]+)(?=\s*(?:[,.!?]|$))")
 _NOT_NAMES = frozenset("""i yes no ok okay oh well sir madam mom mum dad honey dear darling sweetie man
     hi hello hey thanks sorry please good great sure right really what why how who look wow""".split())
@@ -430,8 +434,6 @@ def check(dialogue: str, summary: str, parsed=None) -> Report:
     for name in list(speaker_names):  # "Priya Raman" is also "Priya"
         for part in name.split():
             speaker_names.setdefault(part, name)
-    for name, speaker in index.aliases.items():  # "Steven, I need your help" names #Person2#
-        speaker_names.setdefault(name, speaker)
     sentences = [_check_sentence(index, speaker_names, summary, begin, finish)
                  for begin, finish in sentence_spans(summary)]
     if not sentences:
@@ -449,16 +451,25 @@ def _check_sentence(index: _Dialogue, speaker_names: dict[str, str], summary: st
     tokens = [(m.group(0), start + m.start(), start + m.end()) for m in _TOKEN.finditer(text)]
     candidates, checked, content_stems = _word_spans(index, speaker_names, tokens)
     tags = sum(span.kind == "speaker" for span in candidates)  # before the clause checks add theirs
-    swap = self_reference = bystander = 0.0
+    evidence: Counter = Counter()
+    previous: list = []
     for clause in _clauses(tokens):
-        found = _check_clause(index, speaker_names, clause, tokens, content_stems, candidates)
-        swap, self_reference, bystander = swap + found[0], self_reference + found[1], bystander + found[2]
+        # "#Person1# and #Person2# ...": the clause before is a bare speaker, so the subject is both.
+        joint = len(previous) == 1 and _speaker_key(previous[0][0], speaker_names) is not None
+        evidence.update(_check_clause(index, speaker_names, clause, tokens, content_stems, candidates, joint))
+        previous = clause
     candidates.sort(key=lambda s: s.start)
     values = _features(index, text, tokens, candidates, checked)
-    values.update(tag=tags, swap=swap, self_reference=self_reference, bystander=bystander)
+    values.update(evidence, tag=float(tags))
+    # A clear swap is far stronger evidence than a slight one: the square lets the model say so.
+    values["swap_squared"] = values.get("swap", 0.0) ** 2 + values.get("swap_object", 0.0) ** 2
     model = _model()
     risk = model.risk(values)
-    shown = [s for s in candidates if s.kind in model.kinds] if risk >= model.threshold else []
+    shown = []
+    if risk >= model.threshold:
+        # A risky sentence shows its spans; one whose evidence is no single word (a speaker on both
+        # sides of "tells", a garbled run) is underlined whole.
+        shown = [s for s in candidates if s.kind in model.kinds] or [Span(text, start, end, "sentence")]
     return Sentence(text=text, start=start, end=end, support=model.support(risk), unsupported=shown,
                     risk=risk, candidates=candidates, features=values)
 
@@ -476,48 +487,60 @@ def _word_spans(index: _Dialogue, speaker_names: dict[str, str], tokens):
         lower = token.lower().replace("’", "'")
         following = tokens[position + 1][0] if position + 1 < len(tokens) else ""
         if token.startswith("#"):
-            checked += 1
+            checked += 3  # as the old support: a tag, particular or name weighs three words
             if _canonical_tag(token) not in index.speakers and _canonical_tag(token).lower() not in index.text_lower.replace(" ", ""):
                 unsupported.append(Span(token, begin, finish, "speaker"))
             continue
         if _is_numeric(token) or (lower in _NUMBER_WORDS and lower not in _ORDINALS
                                   and lower not in ("once", "half", "double", "noon", "midnight")):
             ok, kind = index.supports_number(token, following)
-            checked += 1
+            checked += 3
             if not ok:
                 unsupported.append(Span(token, begin, finish, kind))
             continue
         if lower in _DATE_WORDS and lower not in ("today", "tomorrow", "tonight", "yesterday"):
-            checked += 1
+            checked += 3
             if _DATE_ALIASES.get(lower, lower) not in index.dates:
                 unsupported.append(Span(token, begin, finish, "date"))
             continue
         bare = re.sub(r"['’]s$", "", token)
         if bare in speaker_names:
-            checked += 1
+            checked += 3
             continue
-        if lower in _STOPWORDS or lower in _NEGATIONS or lower in _SUMMARY_WORDS or len(lower) < 2:
+        if lower in _STOPWORDS or lower in _NEGATIONS or _is_summary_word(lower) or len(lower) < 2:
             continue
         capitalised = token[0].isupper() and position != opener
-        checked += 1
+        checked += 3 if capitalised else 1
         if index.supports_word(bare):
             content_stems.append((position, _stem(bare)))
         elif not (capitalised and lower in index.lower_words):
-            unsupported.append(Span(token, begin, finish, "name" if capitalised else "word"))
+            # An unsupported capitalised opener is a name too: summaries open with who
+            # ("Mon calls Francis" for Monica).
+            named = capitalised or (position == opener and token[0].isupper())
+            unsupported.append(Span(token, begin, finish, "name" if named else "word"))
     return unsupported, checked, content_stems
+
+
+@lru_cache(maxsize=1)
+def _summary_stems() -> frozenset[str]:
+    return frozenset(_stem(w) for w in _SUMMARY_WORDS)
+
+
+def _is_summary_word(lower: str) -> bool:
+    """A word of the summary genre in any form ("discussing", "introduced")."""
+    return lower in _SUMMARY_WORDS or _stem(lower) in _summary_stems()
 
 
 _PLAIN_WORD = re.compile(r"#\w+#|\w+(?:'\w+)?")  # the new-word baseline's words
 _FIRST_SECOND = frozenset("i me my mine we us our you your yours".split())
-_CHAIN = re.compile(r"(#\w+#|\b\w+)'s\s+(#\w+#|\w+)'s\b")
+_CHAIN = re.compile(r"(#\w+#|\b[A-Z]\w*)'s\s+#\w+#'s")
+_DANGLING = frozenset("tells asks likes thinks is are says wants".split())
 
 
 def _features(index: _Dialogue, text: str, tokens, candidates: list[Span], checked: int) -> dict[str, float]:
     """The lexical evidence of one sentence, each 0 when the sentence shows none of it."""
     words = [w.lower() for w in _PLAIN_WORD.findall(text)]
     kinds = Counter(span.kind for span in candidates)
-    content = [_stem(t) for t, _, _ in tokens if not t.startswith("#") and len(t) > 2
-               and t.lower() not in _STOPWORDS and t.lower() not in _SUMMARY_WORDS]
     return {
         "new_words": sum(w not in index.plain_words for w in words) / len(words) if words else 0.0,
         "word": kinds["word"] / checked if checked else 0.0,
@@ -526,43 +549,93 @@ def _features(index: _Dialogue, text: str, tokens, candidates: list[Span], check
         "negation": float(kinds["negation"]),
         # A model that lost the thread repeats itself ("the company's company"), chains
         # possessives, copies a turn's "I" and "you", or stops short ("Brian tells.").
-        "repeat": float(sum(n > 1 for n in Counter(content).values())),
+        "repeat": float(_near_repeats(tokens)),
         "chain": float(bool(_CHAIN.search(text))),
         "first_person": float(sum(w.split("'")[0] in _FIRST_SECOND for w in words)),
-        "short": float(len(content) < 2),
+        "short": float(len(words) < 3 or (bool(words) and words[-1] in _DANGLING)),
     }
 
 
+def _near_repeats(tokens, reach: int = 4) -> int:
+    """Content words repeated within `reach` tokens ("the advantages of the advantages")."""
+    seen: dict[str, int] = {}
+    repeats = 0
+    for position, (token, _, _) in enumerate(tokens):
+        lower = token.lower()
+        if token.startswith("#") or token[0].isupper() or lower in _STOPWORDS or len(lower) < 3:
+            continue
+        stem = _stem(lower)
+        if stem in seen and position - seen[stem] <= reach:
+            repeats += 1
+        seen[stem] = position
+    return repeats
+
+
+_TOLD_SOMEONE = frozenset("""tells told asks asked calls called invites invited thanks thanked helps helped
+    shows showed reminds reminded gives gave offers offered""".split())
 _TELLING = frozenset("""tells told asks asked calls called says said explains explained invites invited
     thanks thanked helps helped shows showed reminds reminded gives gave offers offered""".split())
 
 
 def _check_clause(index: _Dialogue, speaker_names: dict[str, str], clause, tokens, content_stems,
-                  unsupported: list[Span]) -> tuple[float, float, float]:
+                  unsupported: list[Span], joint: bool = False) -> dict[str, float]:
     """Who-did-what and polarity of one clause: adds speaker and negation spans, and returns the
-    evidence (swap strength, subject telling itself, a bystander telling)."""
+    evidence. `joint`: the clause's subject shares it with the clause before ("#Person1# and
+    #Person2# talk"), so no one speaker is its subject."""
     first, last = clause[0][1], clause[-1][2]
     stems = [stem for position, stem in content_stems if first <= tokens[position][1] < last]
-    swap = self_reference = bystander = 0.0
+    found = {"swap": 0.0, "swap_object": 0.0, "swap_named": 0.0, "self_reference": 0.0, "bystander": 0.0}
+    names, named = speaker_names, False
     subject_at = _subject_speaker(clause, speaker_names)
-    if subject_at is not None:
+    if subject_at is None and not joint:
+        # A name the dialogue gives a speaker ("Kate tells #Person1#"): weighed apart, as the
+        # name-to-speaker reading can be wrong.
+        names = index.aliases
+        subject_at = _subject_speaker(clause, names)
+        named = subject_at is not None
+    if subject_at is not None and not joint:
         token, begin, finish = clause[subject_at]
-        subject = _speaker_key(token, speaker_names)
+        subject = _speaker_key(token, names)
         verb = clause[subject_at + 1][0].lower() if subject_at + 1 < len(clause) else ""
+        objects = [_who(t, index, speaker_names) for t, _, _ in clause[subject_at + 2:subject_at + 4]]
         own, other, _ = _attribution(index, subject, stems, verb in _REPORTING_VERBS)
         if other - own > 0:
             # Scaled by how many words say so: one shared word is weak evidence of a swap.
-            swap = (other - own) * min(1.0, len(stems) / 2) * 1.5
-            if swap > 0.15:
-                unsupported.append(Span(token, begin, finish, "speaker"))
-        # "Frank tells Frank", "#Person1# asks #Person1#": one speaker on both sides of the verb.
-        if verb in _TELLING and subject_at + 2 < len(clause):
-            if _speaker_key(clause[subject_at + 2][0], speaker_names) == subject:
-                self_reference = 1.0
-    else:
-        bystander = _bystander(index, clause, speaker_names)
+            strength = (other - own) * min(1.0, len(stems) / 2) * 1.5
+            # "X tells Y how to ..." may well use Y's words: weaker evidence, weighed apart.
+            if any(o is not None and o != subject for o in objects):
+                found["swap_object"] = strength
+            elif named:
+                found["swap_named"] = strength
+            else:
+                found["swap"] = strength
+                if strength > 0.15:
+                    unsupported.append(Span(token, begin, finish, "speaker"))
+    elif subject_at is None:
+        found["bystander"] = _bystander(index, clause, speaker_names)
+    found["self_reference"] = _self_reference(index, clause, speaker_names)
     _check_negation(index, clause, stems, unsupported)
-    return swap, self_reference, bystander
+    return found
+
+
+def _who(token: str, index: _Dialogue, speaker_names: dict[str, str]) -> str | None:
+    """The speaker a summary token names: a tag, a chat name, or a name the dialogue gives a
+    speaker ("Steven" when #Person1# says "Steven, I need your help")."""
+    key = _speaker_key(token, speaker_names)
+    return key if key is not None else index.aliases.get(re.sub(r"['’]s$", "", token))
+
+
+def _self_reference(index: _Dialogue, clause, speaker_names: dict[str, str]) -> float:
+    """1 when one speaker is on both sides of a telling verb: "Frank tells Frank", "Mark tells
+    #Person1#" when Mark is #Person1#."""
+    words = [t for t, _, _ in clause if t.lower().rstrip(".") not in _TITLES]
+    for at in range(min(3, len(words) - 2)):
+        subject = _who(words[at], index, speaker_names)
+        if subject is not None:
+            if words[at + 1].lower() in _TOLD_SOMEONE and _who(words[at + 2], index, speaker_names) == subject:
+                return 1.0
+            return 0.0
+    return 0.0
 
 
 def _bystander(index: _Dialogue, clause, speaker_names: dict[str, str]) -> float:
@@ -572,7 +645,8 @@ def _bystander(index: _Dialogue, clause, speaker_names: dict[str, str]) -> float
     if len(words) < 2 or not words[0][:1].isupper() or words[0].startswith("#"):
         return 0.0
     name = re.sub(r"['’]s$", "", words[0])
-    if name in speaker_names or name.lower() not in index.lower_words or len(index.speakers) < 2:
+    if (name in speaker_names or name in index.aliases or name.lower() not in index.lower_words
+            or len(index.speakers) < 2):
         return 0.0
     return float(words[1].lower() in _TELLING)
 
