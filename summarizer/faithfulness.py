@@ -450,7 +450,9 @@ def _check_sentence(index: _Dialogue, speaker_names: dict[str, str], summary: st
     text = summary[start:end]
     tokens = [(m.group(0), start + m.start(), start + m.end()) for m in _TOKEN.finditer(text)]
     candidates, checked, content_stems = _word_spans(index, speaker_names, tokens)
-    tags = sum(span.kind == "speaker" for span in candidates)  # before the clause checks add theirs
+    # A well-formed tag the dialogue does not have ("#Person3#"); a malformed one ("#1#",
+    # "#Person#2#") is a slip of the pen that still names the right speaker as often as not.
+    tags = sum(span.kind == "speaker" and bool(re.fullmatch(r"#Person\d+#(?:'s)?", span.text)) for span in candidates)
     evidence: Counter = Counter()
     previous: list = []
     for clause in _clauses(tokens):
@@ -541,8 +543,13 @@ def _features(index: _Dialogue, text: str, tokens, candidates: list[Span], check
     """The lexical evidence of one sentence, each 0 when the sentence shows none of it."""
     words = [w.lower() for w in _PLAIN_WORD.findall(text)]
     kinds = Counter(span.kind for span in candidates)
+    # The new-word share of the words that carry content: the summary's own framing ("tells",
+    # "about") is new in every summary and says nothing.
+    content = [re.sub(r"'s$", "", w) for w in words if not w.startswith("#") and not w[0].isdigit()
+               and w not in _STOPWORDS and not _is_summary_word(w)]
+    new = [w for w in content if w not in index.plain_words and not index.supports_word(w)]
     return {
-        "new_words": sum(w not in index.plain_words for w in words) / len(words) if words else 0.0,
+        "new_words": len(new) / len(content) if content else 0.0,
         "word": kinds["word"] / checked if checked else 0.0,
         "name": float(kinds["name"]),
         "particular": float(sum(kinds[k] for k in ("number", "time", "date", "amount"))),
