@@ -1,29 +1,31 @@
-"""Does the dialogue support what the summary says? Spans it does not, and a support score.
+"""Does the dialogue support what the summary says? A risk and a support score per sentence, and
+the spans to underline.
 
-`check(dialogue, summary)` reads the summary sentence by sentence and marks the spans the dialogue
-does not support:
+`check(dialogue, summary)` reads the summary sentence by sentence and gathers lexical evidence
+against each sentence (`Sentence.features`, each 0 when absent):
 
-- `speaker`: a `#PersonN#` tag the dialogue does not have, or a clause whose subject is a speaker
-  who did not say what the clause is about ("#Person2# will pay" when #Person1# offered). The
-  clause's content words are looked up in each speaker's own turns; when another speaker's turns
-  support them clearly better than the subject's, the subject is marked.
-- `name`: a capitalised word (not a sentence opener) the dialogue never writes;
-- `number`, `time`, `date`, `amount`: values the dialogue does not give ("five" and "5", "$20"
-  and "20 dollars" are the same value; weekdays and months must be named in the dialogue);
-- `negation`: a negated clause whose closest sentence in the dialogue (most content words shared)
-  is not negated;
-- `word`: a content word whose stem (Porter) the dialogue does not have. The verbs summaries are
-  written in ("tells", "asks", "talks about", "agrees", "wants") and stopwords are never marked.
+- unsupported spans: a `#PersonN#` tag the dialogue does not have or a clause whose subject is a
+  speaker who did not say what the clause is about (`speaker`), a capitalised word it never
+  writes (`name`), a value it does not give (`number`, `time`, `date`, `amount`: "five" and "5",
+  "$20" and "20 dollars" are one value), a negated clause its closest sentence does not negate
+  (`negation`), a content word whose Porter stem it lacks (`word`; the verbs summaries are
+  written in, "tells", "discussing", never count);
+- who did what: how much better another speaker's turns explain a clause's words than its
+  subject's; one speaker on both sides of "tells" ("Mark tells #Person1#" when the dialogue calls
+  #Person1# Mark); a bystander telling;
+- garble: words repeated close together, chained possessives of speakers.
 
-Support is 1 minus the weighted share of unsupported words in a sentence (names, numbers and
-speakers weigh more than a plain word), lowered further for a misattributed or mis-negated clause;
-a summary's support is the mean over its sentences, pulled towards its worst sentence (one invented
-sentence is enough to make a summary unfaithful).
+A logistic regression with non-negative weights (summarizer/faithfulness_model.json, fitted by
+summarizer/faithfulness_fit.py on real errors read by hand, assets/faithfulness, and on
+corrupted train references) turns them into the sentence's risk of being wrong. Support is
+1 - risk rescaled so that a sentence with no evidence has support 1; a summary's support is the
+mean over its sentences pulled towards its worst one. Spans are shown only in sentences whose
+risk is over the model's threshold (the lowest at which at most 1 correct sentence in 20 is
+underlined); a risky sentence with no single span to blame is underlined whole (`sentence`).
 
-Everything is lexical: CPU, no model, microseconds to milliseconds per summary. It cannot see a
-paraphrase that changes meaning with the dialogue's own words, or a synonym it was not told
-about (a correct "purchase" for "buy" is marked), so it is a reading aid, not a verdict.
-benchmarks/bench_faithfulness.py measures how well it separates corrupted from intact sentences.
+Everything is lexical: CPU, no model run, about a millisecond per summary. It cannot see a
+paraphrase that changes meaning with the dialogue's own words, so it is a reading aid, not a
+verdict. docs/faithfulness.md has its measured precision and recall.
 """
 
 from __future__ import annotations
