@@ -41,11 +41,6 @@ from pathlib import Path
 PARTICULARS = ("name", "number", "time", "date", "amount")  # what `evaluate` counts per model
 KINDS = ("name", "number", "time", "date", "amount", "word", "speaker", "negation", "sentence")
 
-# Weight of an unsupported span in a sentence's support: invented particulars and speakers matter
-# more than a paraphrasing word.
-_WEIGHTS = {"name": 3.0, "number": 3.0, "time": 3.0, "date": 3.0, "amount": 3.0, "speaker": 3.0,
-            "word": 1.0, "negation": 3.0}
-
 _TOKEN = re.compile(
     r"#\s?[A-Za-z]+\s?\d*\s?#(?:'s)?"                       # #Person1#, #Person1#'s
     r"|[$£€]\s?\d+(?:[.,]\d+)*"                               # $20, € 5.50
@@ -57,7 +52,6 @@ _TOKEN = re.compile(
 # "L. A.", "Bus No. 713") or inside a decimal ("$3.50").
 _SENTENCE = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|St|Prof|Jr|Sr|Mt|No|vs|etc|e\.g|i\.e|a\.m|p\.m|[A-Z])\.(?=\s|[A-Z]\.)"
                        r"|\d\.\d|[^.!?\n])+(?:[.!?]+|$)")
-_SPEAKER_LINE = re.compile(r"^\s*(#\s?Person\s?\d+\s?#|[^:\n]{1,40}?)\s*:\s+(.*)$")
 _PERSON_TAG = re.compile(r"^#\s?[A-Za-z]+\s?\d*\s?#")
 
 _STOPWORDS = frozenset("""a an the and or but if then so as of at by for with about against between into
@@ -362,9 +356,6 @@ def _speaker_key(token: str, speakers: dict[str, str]) -> str | None:
         return _canonical_tag(token)
     word = re.sub(r"['’]s$", "", token)
     return speakers.get(word)
-
-
-_CLAUSE_BREAK = re.compile(r"\s*(?:,|;|\band\b|\bbut\b|\bso\b|\bwhile\b|\bthen\b|\bbecause\b)\s*", re.IGNORECASE)
 
 
 def _clauses(tokens: list[tuple[str, int, int]]) -> list[list[tuple[str, int, int]]]:
