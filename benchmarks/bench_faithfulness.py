@@ -17,7 +17,11 @@ left out of that type. Each score is turned into an AUC (the chance that a rando
 scores as less supported than a random intact one; 0.5 is chance), per corruption type and over
 all, at two levels: sentence (the corrupted sentence vs the intact one) and whole summary (the
 summary with one corrupted sentence vs the intact summary). Next to the check: the baseline
-"share of summary words not in the dialogue". Fixed seed; prints the table.
+"share of summary words not in the dialogue". Also what the card shows: the share of items of
+each type the check underlines (recall), the share of intact items it underlines (false alarms),
+and the precision of its underlines among these items and the intact ones. Fixed seed; prints
+the table. The check's sentence model is fitted on the *train* split (summarizer.faithfulness_fit),
+never on these dev items.
 
     python benchmarks/bench_faithfulness.py [--split dev] [--limit N] [--seed 0]
 """
@@ -185,8 +189,10 @@ def baseline(dialogue: str, summary: str) -> float:
     return sum(w not in present for w in words) / len(words) if words else 0.0
 
 
-def unfaithfulness(dialogue: str, summary: str) -> float:
-    return 1.0 - faithfulness.check(dialogue, summary).support
+def unfaithfulness(dialogue: str, summary: str) -> tuple[float, bool]:
+    """1 - support, and whether the check underlines anything."""
+    report = faithfulness.check(dialogue, summary)
+    return 1.0 - report.support, bool(report.unsupported)
 
 
 def build(rows: list[dict], seed: int):
@@ -223,19 +229,28 @@ def main(argv=None) -> int:
     rows = load(args.split, args.limit, args.data)
     items = build(rows, args.seed)
     started = time.perf_counter()
-    scored = [(kind, level, label, unfaithfulness(d, t), baseline(d, t)) for kind, level, label, d, t in items]
+    scored = [(kind, level, label, *unfaithfulness(d, t), baseline(d, t)) for kind, level, label, d, t in items]
     elapsed = time.perf_counter() - started
     print(f"DialogSum {args.split}: {len(rows)} reference summaries, {len(items)} items, seed {args.seed}; "
           f"check: {elapsed / len(items) * 1000:.2f} ms per item")
-    print(f"{'corruption':10s}  {'level':8s}  {'n':>5s}  {'check AUC':>9s}  {'baseline AUC':>12s}")
+    print(f"{'corruption':10s}  {'level':8s}  {'n':>5s}  {'check AUC':>9s}  {'baseline AUC':>12s}  "
+          f"{'underlined':>10s}  {'precision':>9s}")
     for level in ("sentence", "summary"):
         intact = [s for s in scored if s[1] == level and s[2] == 0]
+        false_alarms = sum(s[4] for s in intact)
         for kind in (*TYPES, "all"):
             corrupted = [s for s in scored if s[1] == level and s[2] == 1 and (kind == "all" or s[0] == kind)]
             ours = auc([s[3] for s in corrupted], [s[3] for s in intact])
-            base = auc([s[4] for s in corrupted], [s[4] for s in intact])
-            if ours is not None:
-                print(f"{kind:10s}  {level:8s}  {len(corrupted):5d}  {ours:9.3f}  {base:12.3f}")
+            base = auc([s[5] for s in corrupted], [s[5] for s in intact])
+            if ours is None:
+                continue
+            # Underlined: the share of these corrupted items the check marks (recall); precision:
+            # of all it marks among them and the intact items, the share that is corrupted.
+            hits = sum(s[4] for s in corrupted)
+            precision = hits / (hits + false_alarms) if hits + false_alarms else float("nan")
+            print(f"{kind:10s}  {level:8s}  {len(corrupted):5d}  {ours:9.3f}  {base:12.3f}  "
+                  f"{hits / len(corrupted):10.3f}  {precision:9.3f}")
+        print(f"{'intact':10s}  {level:8s}  {len(intact):5d}  {'':9s}  {'':12s}  {false_alarms / len(intact):10.3f}")
     return 0
 
 

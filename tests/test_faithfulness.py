@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -75,6 +76,11 @@ def run_cli(tmp_path, rows) -> list[dict]:
     return [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
 
 
+def particulars(text: str) -> set[str]:
+    """Names, numbers, times and days a summary writes (speaker tags left out)."""
+    return set(re.findall(r"\b[A-Z][a-z]+\b|\b\d+(?::\d+)?", re.sub(r"#\w+#", "", text)))
+
+
 def test_cli_ranks_every_corrupted_summary_below_its_intact_one(tmp_path):
     rows = []
     for number, (dialogue, intact, corrupted) in enumerate(PAIRS):
@@ -84,16 +90,21 @@ def test_cli_ranks_every_corrupted_summary_below_its_intact_one(tmp_path):
     assert [r["id"] for r in out] == [r["id"] for r in rows]  # one row out per row in, in order
     by_id = {r["id"]: r for r in out}
     marked = total = 0
-    for number, (_, _, corrupted) in enumerate(PAIRS):
+    for number, (_, intact_text, corrupted) in enumerate(PAIRS):
         intact = by_id[f"{number}-intact"]
         assert intact["support"] > 0.9, intact
-        for k in range(len(corrupted)):
+        for k, text in enumerate(corrupted):
             bad = by_id[f"{number}-corrupted-{k}"]
             assert bad["support"] < intact["support"], (bad, intact)
             marked, total = marked + bool(bad["unsupported"]), total + 1
-    # A swap the speakers' words barely separate lowers support without a span to mark
-    # ("#Person1# can't come" for #Person2#): docs/faithfulness.md lists such misses.
-    assert marked >= 0.9 * total, (marked, total)
+            if particulars(text) - particulars(intact_text) - {"Marco", "Priya", "Jerry", "Amanda"}:
+                assert bad["unsupported"], bad
+    # Underlines are calibrated on real errors (docs/faithfulness.md): a sentence is underlined only
+    # above the risk at which 1 correct sentence in 20 would be. A lone invented common word ("a
+    # cake"), a slight lean of the speakers' words ("Marco has a toothache") or a swap they do not
+    # separate ("#Person1# can't come" for #Person2#) stays below it, with lower support; an
+    # invented name, number, time or day does not (asserted above).
+    assert marked >= 0.75 * total, (marked, total)
     for row in out:
         assert 0.0 <= row["support"] <= 1.0
         assert {"text", "support", "unsupported"} <= set(row["sentences"][0])
@@ -258,3 +269,136 @@ def test_an_older_votes_database_gets_the_support_column(tmp_path):
     assert [c.support for c in ballot.comparison.cards] == [0.9, 0.2]
     agreement = leaderboard.compute(store.ballots()).agreement["support"]
     assert agreement == {"votes": 1, "agree": 0, "rate": 0.0, "chance": 0.5}
+
+
+# The calibrated checker: a sentence model fitted on real errors (summarizer/faithfulness_fit.py,
+# assets/faithfulness), shipped as coefficients in a small JSON.
+
+RELEASE = ROOT.parent / "shared" / "data" / "dialogsum"
+LAID_OFF = ("Amy: Did you hear? Tom lost his job at the bakery.\n"
+            "Ben: Oh no. When did that happen?\n"
+            "Amy: On Monday. He is looking for work at the market now.\n"
+            "Ben: I'll ask my uncle, he runs a shop there.")
+
+
+def test_the_model_file_is_small_non_negative_and_names_what_the_check_computes():
+    data = json.loads(faithfulness.MODEL_PATH.read_text(encoding="utf-8"))
+    assert faithfulness.MODEL_PATH.stat().st_size < 10_000
+    assert len(data["features"]) == len(data["coef"]) and all(c >= 0 for c in data["coef"])
+    assert 0 < data["threshold"] < 1 and set(data["kinds"]) <= set(faithfulness.KINDS)
+    computed = faithfulness.check(LAID_OFF, "Tom lost his job. Ben will ask his uncle.").sentences[0].features
+    assert set(data["features"]) <= set(computed), set(data["features"]) - set(computed)
+
+
+@pytest.mark.parametrize("summary", [
+    "Tom lost his job at the bakery on Monday. Ben will ask his uncle, who runs a shop at the market.",
+    "Tom lost his job on Friday. Ben will ask his aunt, who runs a restaurant in Paris.",
+    "Ben lost his job at the bakery. Amy tells Amy about it.",
+    "#Person1#'s #Person2#'s a lot of time.",
+    "Amy and Ben talk about Tom. They do not know what to do.",
+])
+def test_underlines_only_sentences_over_the_threshold(summary):
+    threshold = faithfulness._model().threshold
+    report = faithfulness.check(LAID_OFF, summary)
+    for sentence in report.sentences:
+        assert bool(sentence.unsupported) == (sentence.risk >= threshold), sentence
+        # Support falls as risk rises, and is 1 where the check finds no evidence at all.
+        if not any(sentence.features.values()):
+            assert sentence.support == 1.0
+        for span in sentence.unsupported:
+            assert span.kind in faithfulness.KINDS and summary[span.start:span.end] == span.text
+    ordered = sorted(report.sentences, key=lambda s: s.risk)
+    assert [s.support for s in ordered] == sorted((s.support for s in ordered), reverse=True)
+
+
+def test_invented_particulars_are_underlined_and_rank_below_the_faithful_summary():
+    good = faithfulness.check(LAID_OFF, "Tom lost his job at the bakery on Monday. Ben will ask his uncle.")
+    bad = faithfulness.check(LAID_OFF, "Tom lost his job on Friday. Ben will ask his aunt in Paris.")
+    assert good.support == 1.0 and not good.unsupported, good.to_dict()
+    assert {s.text for s in bad.unsupported} >= {"Friday", "Paris"} and bad.support < 0.5
+
+
+def test_names_the_dialogue_gives_its_speakers_and_a_speaker_telling_themselves():
+    dialogue = ("#Person1#: Steven, I need your help with the report.\n"
+                "#Person2#: Sure. This is the third time this week, Mark.\n"
+                "#Person1#: I know. I'll buy you lunch.")
+    index = faithfulness._Dialogue(dialogue)
+    assert index.aliases == {"Steven": "#Person2#", "Mark": "#Person1#"}
+    wrong = faithfulness.check(dialogue, "Mark tells #Person1# he needs help with the report.").sentences[0]
+    right = faithfulness.check(dialogue, "Mark asks Steven for help with the report.").sentences[0]
+    assert wrong.features["self_reference"] == 1.0 and right.features["self_reference"] == 0.0
+    assert wrong.risk > right.risk and wrong.support < right.support
+
+
+def test_garbled_sentences_weigh_as_evidence():
+    plain = faithfulness.check(MOVING, "#Person1# sells the piano to #Person2#.").sentences[0]
+    chained = faithfulness.check(MOVING, "#Person1#'s #Person2#'s the piano to sell.").sentences[0]
+    repeated = faithfulness.check(MOVING, "#Person1# sells the piano of the piano of the piano.").sentences[0]
+    assert chained.features["chain"] == 1.0 and repeated.features["repeat"] >= 2
+    assert chained.risk > plain.risk and repeated.risk > plain.risk
+
+
+def test_a_parsed_dialogue_gives_the_same_report():
+    from summarizer.speakers import parse
+    summary = "Tom lost his job on Friday. Ben will ask his uncle."
+    assert faithfulness.check(LAID_OFF, summary, parsed=parse(LAID_OFF)).to_dict() == \
+        faithfulness.check(LAID_OFF, summary).to_dict()
+
+
+def test_sentences_keep_titles_initials_and_decimals():
+    text = "Ms. Dawson met Mr. Li in L.A. and paid $3.50 for No. 7.  Then she left!\nOK"
+    assert [text[a:b] for a, b in faithfulness.sentence_spans(text)] == [
+        "Ms. Dawson met Mr. Li in L.A. and paid $3.50 for No. 7.", "Then she left!", "OK"]
+
+
+def test_the_labelled_set_holds_ids_offsets_and_labels_only():
+    from summarizer import faithfulness_labels as labels
+    rows = labels.read_labels()
+    assert len(rows) >= 400
+    systems = {"bart-large", "mini-instruct", "mini-lora", "mini-prompt"}
+    for row in rows:
+        assert set(row) == {"id", "system", "start", "end", "label", "type", "summary_sha256"}, row
+        assert re.fullmatch(r"test_\d+", row["id"]) and row["system"] in systems
+        assert 0 <= row["start"] < row["end"] and re.fullmatch(r"[0-9a-f]{64}", row["summary_sha256"])
+        assert (row["label"], row["type"] in labels.TYPES) in {("correct", False), ("wrong", True)}
+    keys = [(r["id"], r["system"], r["start"]) for r in rows]
+    assert len(keys) == len(set(keys))
+    wrong = sum(r["label"] == "wrong" for r in rows)
+    assert 0.2 * len(rows) < wrong < 0.8 * len(rows)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (RELEASE / "dialogsum.test.jsonl").is_file(), reason=f"no DialogSum release at {RELEASE}")
+def test_the_shipped_mini_models_still_write_the_labelled_summaries(tmp_path):
+    """Greedy decoding of the shipped models reproduces the labelled summaries (same hash), and the
+    labelled offsets are the checker's sentences."""
+    from summarizer import faithfulness_fit, faithfulness_labels as labels
+    out = tmp_path / "mini.csv"
+    assert main(["evaluate", "--models", "mini-instruct,mini-lora,mini-prompt", "--registry",
+                 str(ROOT / "assets" / "mini" / "models.toml"), "--split", "test", "--limit", "16",
+                 "--data", str(RELEASE), "--output", str(out)]) == 0
+    rows, skipped = labels.load(RELEASE, bart=None, mini=out)
+    expected = [r for r in labels.read_labels() if r["system"] != "bart-large" and int(r["id"][5:]) < 16]
+    assert skipped["drifted"] == 0 and len(rows) == len(expected) > 50
+    faithfulness_fit.labelled_matrix(rows)  # raises if an offset is not a checked sentence
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not all(p.is_file() for p in (RELEASE / "dialogsum.test.jsonl",
+                                                    Path.home() / ".cache" / "dialogsum-studio" / "mini-test160.csv")),
+                    reason="needs the DialogSum release and the mini models' summaries (assets/faithfulness/README.md)")
+def test_held_out_on_real_errors_beats_the_new_word_baseline():
+    """The acceptance figures, out-of-fold (no synthetic data, to stay quick): AUC at least 0.05
+    over the plain new-word share, underline precision at least 0.6 at recall at least 0.4."""
+    import numpy as np
+    from summarizer import faithfulness_fit as fit, faithfulness_labels as labels
+    rows, _ = labels.load(RELEASE)
+    names = faithfulness._model().features
+    features, _ = fit.labelled_matrix(rows)
+    X, y = fit.as_array(features, names), np.array([float(r.wrong) for r in rows])
+    empty = np.zeros((0, len(names)))
+    risk, shown = fit.cross_validate(X, y, np.array([r.id for r in rows]), empty, np.zeros(0), 1.0)
+    baseline = np.array([fit.plain_new_words(r.dialogue, r.sentence) for r in rows])
+    report = fit.summarise(rows, risk, shown, baseline, labels.TYPES)["any"]
+    assert report["auc"] >= report["baseline_auc"] + 0.05, report
+    assert report["precision"] >= 0.6 and report["recall"] >= 0.4, report
