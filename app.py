@@ -10,7 +10,8 @@ The page is declared in `webui/` (one module per tab) and the work is done by `s
                           (default assets/mini/results.json)
     $STUDIO_WARMUP        models to load in the background at start-up (comma-separated;
                           default: the pre-selected models; "none" to skip)
-    $STUDIO_QUEUE_SIZE    requests that may wait in the queue (default 16; 64 on ZeroGPU)
+    $STUDIO_QUEUE_SIZE    model requests (compare, batch, summarize) that may wait; past that
+                          they are refused "busy" (default 16; 64 on ZeroGPU; votes never wait)
     $STUDIO_VOTES_DB      the votes database (default data/votes.sqlite3; on a Space with
                           persistent storage /data/votes.sqlite3)
     $STUDIO_VOTES_PER_HOUR  votes one client address may cast in an hour (default 30)
@@ -61,6 +62,9 @@ def launch(demo: gr.Blocks, **kwargs):
     kwargs.setdefault("theme", gr.themes.Soft())
     kwargs.setdefault("show_error", False)
     kwargs.setdefault("max_file_size", MAX_UPLOAD_BYTES)  # uploads past it are refused up front
+    # Every admitted model run (running or waiting its turn, webui/admission.py) holds one of
+    # Gradio's worker slots: leave Gradio's usual 40 free for everything else (votes above all).
+    kwargs.setdefault("max_threads", 40 + QUEUE_SIZE + HOSTING.concurrency)
     return demo.launch(**kwargs)
 
 

@@ -10,6 +10,7 @@ import gradio as gr
 from summarizer import studio as core
 from summarizer.prompts import DEFAULT_MAX_PROMPT_TOKENS, MAX_SHOTS, SHOT_STRATEGIES
 
+from ..admission import MODEL_RUN, admitted
 from ..common import LIGHT, shown_to_user
 from .vote import create_vote_panel
 
@@ -162,10 +163,10 @@ def create_compare_tab(studio: core.Studio) -> dict:
     hide_vote, show_vote = vote["hide"], vote["show"]
     run_button.click(*hide_vote, api_visibility="private", queue=False)
     run_button.click(
-        compare,
+        admitted(compare),
         [dialogue, reference, topic, models, shot_mode, n_shots, shot_strategy, shot_ids,
          max_new_tokens, num_beams, do_sample, temperature, top_p, seed, max_prompt_tokens, blind,
          keep_as_pasted],
-        [cards, table, chart, results, notes, view_state], api_name="compare", concurrency_id="models",
+        [cards, table, chart, results, notes, view_state], api_name="compare", **MODEL_RUN,
     ).success(*show_vote, api_visibility="private", queue=False)
     return {"models": models, "blind": blind, "voted": vote["voted"], "sample": [dialogue, reference]}

@@ -9,6 +9,7 @@ import gradio as gr
 from summarizer import studio as core
 from summarizer.errors import UserError
 
+from ..admission import MODEL_RUN, admitted
 from ..common import shown_to_user
 
 
@@ -34,4 +35,4 @@ def add_summarize_endpoint(studio: core.Studio) -> None:
                 raise UserError(f"{name}: {card.error or 'no summary'}")
             return card.text
 
-    gr.api(summarize, api_name="summarize", concurrency_id="models")
+    gr.api(admitted(summarize), api_name="summarize", **MODEL_RUN)
