@@ -2,6 +2,9 @@
 
     python app.py            # http://127.0.0.1:7860 (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT respected)
 
+Ctrl+C and SIGTERM (how Spaces and containers stop it) both end it within seconds, leaving no
+temporary folder behind.
+
 The page is declared in `webui/` (one module per tab) and the work is done by `summarizer.studio`
 (tested without a browser). Configuration, all server-side:
     $SUMMARIZER_REGISTRY  models (default models.toml)
@@ -10,7 +13,8 @@ The page is declared in `webui/` (one module per tab) and the work is done by `s
                           (default assets/mini/results.json)
     $STUDIO_WARMUP        models to load in the background at start-up (comma-separated;
                           default: the pre-selected models; "none" to skip)
-    $STUDIO_QUEUE_SIZE    requests that may wait in the queue (default 16; 64 on ZeroGPU)
+    $STUDIO_QUEUE_SIZE    model requests (compare, batch, summarize) that may wait; past that
+                          they are refused "busy" (default 16; 64 on ZeroGPU; votes never wait)
     $STUDIO_VOTES_DB      the votes database (default data/votes.sqlite3; on a Space with
                           persistent storage /data/votes.sqlite3)
     $STUDIO_VOTES_PER_HOUR  votes one client address may cast in an hour (default 30)
@@ -21,8 +25,10 @@ The page is declared in `webui/` (one module per tab) and the work is done by `s
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import signal
 import sys
 
 import gradio as gr
@@ -61,6 +67,9 @@ def launch(demo: gr.Blocks, **kwargs):
     kwargs.setdefault("theme", gr.themes.Soft())
     kwargs.setdefault("show_error", False)
     kwargs.setdefault("max_file_size", MAX_UPLOAD_BYTES)  # uploads past it are refused up front
+    # Every admitted model run (running or waiting its turn, webui/admission.py) holds one of
+    # Gradio's worker slots: leave Gradio's usual 40 free for everything else (votes above all).
+    kwargs.setdefault("max_threads", 40 + QUEUE_SIZE + HOSTING.concurrency)
     return demo.launch(**kwargs)
 
 
@@ -83,6 +92,31 @@ def check_mcp() -> None:
         raise UserError(MCP_MISSING) from None
 
 
+def stop_on_sigterm() -> None:
+    """SIGTERM (how Spaces, Docker and systemd stop a process) ends the app as Ctrl+C does.
+
+    Python's default for SIGTERM is to die on the spot: no exit handlers, so the Studio's
+    temporary folder (dialogsum-studio-*, removed by weakref.finalize at exit) was left behind,
+    one per start. As KeyboardInterrupt in the main thread, Gradio's launch closes the server
+    and returns, and the interpreter exits normally. Main thread only (signal's rule)."""
+    def interrupt(signum, frame):
+        logging.getLogger("app").info("SIGTERM: shutting down")
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def exit_now(code: int = 0) -> None:
+    """Run the exit handlers (weakref.finalize removes the Studio's folder), then leave.
+
+    Not through the interpreter's own shutdown: a model still loading or decoding in a daemon
+    thread is frozen there, inside torch, and the final garbage collection then waited on it
+    forever (seen: SIGTERM during the start-up warm-up, or during a comparison)."""
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -95,5 +129,16 @@ def main() -> None:
     launch(demo, mcp_server=mcp)
 
 
+def run() -> None:
+    """`python app.py`: serve until Ctrl+C or SIGTERM (Gradio's launch then closes the server
+    and returns), and exit with nothing left behind."""
+    stop_on_sigterm()  # before the Studio makes its folder
+    try:
+        main()
+    except KeyboardInterrupt:  # stopped while starting, before the server blocks
+        pass
+    exit_now()
+
+
 if __name__ == "__main__":
-    main()
+    run()

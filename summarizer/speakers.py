@@ -2,9 +2,11 @@
 
 `parse` reads the ways people paste conversations: `Name: text`, DialogSum's `#Person1#: text`,
 Slack-style `[10:02] Name: text` and `10:02 Name: text`, WhatsApp exports (Android
-`12/03/2024, 10:02 - Name: text`, iOS `[12/03/2024, 10:02:11] Name: text`), transcripts
-(`Speaker 1:`, `A:`), and a turn that continues on the next line. Timestamps and system lines
-(encryption notices, `<Media omitted>`, joins and leaves) are dropped.
+`12/03/2024, 10:02 - Name: text`, iOS `[12/03/2024, 10:02:11] Name: text`), Discord's
+`name — Today at 10:02` header over the message's lines, transcripts (`Speaker 1:`, `A:`), and a
+turn that continues on the next line. Lowercase handles (`luke:`, `john_doe:`, `@amy:`, `dev.ops:`)
+are speakers too when at least two lines carry them (one `note:` line in prose is not a chat).
+Timestamps and system lines (encryption notices, `<Media omitted>`, joins and leaves) are dropped.
 
 `prepare` turns the parse into what a model should read. A model trained on DialogSum
 (registry `speakers = "dialogsum"`) has only ever seen `#Person1#`, `#Person2#`: names become
@@ -20,6 +22,7 @@ time linear in its length, so a 20,000-character line costs microseconds.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 STYLES = ("dialogsum", "names")
@@ -44,6 +47,11 @@ _ONLY_TIMESTAMP = re.compile(
 # `Name: text`: at most 40 characters before the first colon, which a space or the line end follows
 # (so `https://` and `10:30` are not speakers). The name is checked by `_plausible_name`.
 _LABELLED = re.compile(r"^(?P<name>[^:\n]{1,40}):(?:\s+(?P<text>.*))?$")
+# Discord's copy: `name — Today at 10:02 AM` (or a date, or the time alone) over the message's lines.
+# Only an em or en dash: "Meet today at 10:30" and "Standup - 10:00" are words.
+_DISCORD_HEADER = re.compile(
+    rf"^(?P<name>[^:\u2014\u2013]{{1,40}}?)\s[\u2014\u2013]\s(?:(?:today|yesterday)\sat\s|{_DATE},?\s)?{_TIME}$",
+    re.IGNORECASE)
 _TAG = re.compile(r"^#[A-Za-z]+\d*[A-Za-z]?#$")  # #Person1#, and DialogSum's own typos (#PersonN#)
 _TRANSCRIPT = re.compile(r"^(?:[A-Z]|(?:speaker|participant|person|voice|spk|s)\s?\d{1,3})$", re.IGNORECASE)
 _NAME_FORBIDDEN = re.compile(r"""[,;?!"()\[\]{}<>=+*/\\|]|://""")
@@ -55,6 +63,17 @@ _NOT_SPEAKERS = frozenset("""note nb n.b. ps p.s. pps subject from to cc bcc dat
     where when why what how who answer question step result results total price cost source
     ingredients directions instructions conclusion introduction abstract keywords status
     deadline goal goals objective purpose reason problem solution""".split())
+# Labels that start a lowercase line of notes, logs or settings ("error: ...", "version: 2"):
+# a lowercase handle is read as a speaker only when it is none of these.
+_NOT_HANDLES = _NOT_SPEAKERS | frozenset("""error errors warn warning info debug trace fatal log usage output input
+    hint fix fixed bug bugs feature features done pros cons q a re todo fyi btw eta faq ok yes no
+    name version description title author type id key value default required optional example
+    examples see also http https ftp mailto file path returns return args params param raises
+    monday tuesday wednesday thursday friday saturday sunday morning afternoon evening tonight
+    today tomorrow yesterday first second third then next finally also and but or so because""".split())
+# A handle: one word, a letter first, letters, digits, `_`, `.`, `-` inside, not ending in `.` or `-`
+# (so "e.g.:" and "i.e.:" are not handles).
+_HANDLE = re.compile(r"^[^\W\d_][\w.\-]{0,30}(?<![.\-])$")
 
 # What a chat export writes in place of a message: no one's words.
 _SYSTEM_MESSAGE = re.compile(
@@ -76,8 +95,10 @@ _SYSTEM_LINE = re.compile(
     re.IGNORECASE)
 _TITLES = frozenset("Mr Mrs Ms Miss Dr Prof Sir Madam Aunt Uncle Mum Mom Dad Grandma Grandpa Speaker".split())
 _MODAL_NAMES = frozenset(("Will", "May", "Can", "Shall", "Must"))
-_PRONOUNS = frozenset("I you he she it we they there this that these those your our his her its their".split())
-_PERSON_TAG = re.compile(r"#\s?Person\s?(\d{1,3})\s?#")
+_PRONOUNS = frozenset("i you he she it we they there this that these those your our his her its their".split())
+# Up to six digits: a pasted chat of 1,000 speakers has a #Person1000# (the input limits keep it
+# far below a million).
+_PERSON_TAG = re.compile(r"#\s?Person\s?(\d{1,6})\s?#")
 _WORD_AFTER = re.compile(r"\s+(\w+)")
 
 
@@ -100,6 +121,7 @@ class ParsedDialogue:
 class SpeakerMapping:
     """Names and the DialogSum tags that stood in for them while the model read the dialogue."""
     names: dict[str, str] = field(default_factory=dict)  # name -> "#Person1#", in order of first turn
+    kept: frozenset[int] = frozenset()  # numbers of the speakers the chat itself wrote as tags
 
     @property
     def tags(self) -> dict[str, str]:
@@ -109,11 +131,16 @@ class SpeakerMapping:
         """The summary with every tag back as the name it stood for ("#Person1#'s" -> "Amanda's").
 
         A tag for nobody in the chat (the model invented a #Person3# in a two-person chat) becomes
-        "someone else": the user never sees a tag the chat did not have."""
+        "someone else": the user never sees a tag the chat did not have. A tag the chat had as a
+        speaker's own name (`#Person2#: ...` among named speakers) stays as it is."""
         if not summary:
             return summary
         by_number = {int(_PERSON_TAG.fullmatch(tag).group(1)): name for name, tag in self.names.items()}
-        return _PERSON_TAG.sub(lambda m: by_number.get(int(m.group(1)), "someone else"), summary)
+
+        def name(match):
+            number = int(match.group(1))
+            return match.group(0) if number in self.kept else by_number.get(number, "someone else")
+        return _PERSON_TAG.sub(name, summary)
 
     def describe(self) -> str:
         """One line for the card: "Amanda → #Person1#, Ben → #Person2#"."""
@@ -150,11 +177,33 @@ def _clean_name(name: str) -> str:
     return name.lstrip("~@ ").strip() or name
 
 
+def _is_handle(name: str) -> bool:
+    """A lowercase chat handle (`luke`, `john_doe`, `dev.ops`), not a label of notes or settings."""
+    return bool(_HANDLE.match(name)) and name.lower() not in _NOT_HANDLES and _plausible_name(name, strict=False)
+
+
+def _speaker_kind(name: str, stamped: str | None) -> str | None:
+    """The turn's format if `name` can be who speaks: "handle" for a lowercase handle that
+    `_settle_handles` still has to accept, None for no speaker."""
+    if _plausible_name(name, strict=stamped is None):
+        if _TAG.match(name):
+            return "dialogsum"
+        if _TRANSCRIPT.match(name):
+            return "transcript"
+        return stamped or "name"
+    if stamped is None and _is_handle(name):
+        return "handle"
+    return None
+
+
 def _read_line(line: str) -> tuple[str, str | None, str, str | None]:
     """(kind, speaker, text, stamp): kind is turn:FORMAT | system | timestamp | text; stamp is
-    the timestamp format in front of the line (whatsapp | timestamped) or None."""
+    the timestamp format in front of the line (whatsapp | timestamped | discord) or None."""
     if _ONLY_TIMESTAMP.match(line):
         return "timestamp", None, "", None
+    header = _DISCORD_HEADER.match(line)
+    if header and _plausible_name(name := _clean_name(header.group("name")), strict=False):
+        return "turn:discord", name, "", "discord"  # the message is on the lines below
     stamped, rest = None, line
     for kind, pattern in (("whatsapp", _WHATSAPP_ANDROID), ("whatsapp", _WHATSAPP_IOS),
                           ("timestamped", _TIMESTAMPED)):
@@ -166,15 +215,10 @@ def _read_line(line: str) -> tuple[str, str | None, str, str | None]:
     if labelled:
         name = _clean_name(labelled.group("name"))
         text = (labelled.group("text") or "").strip()
-        if _plausible_name(name, strict=stamped is None) and not text.startswith("//"):
-            if _SYSTEM_MESSAGE.search(text):
+        kind = None if text.startswith("//") else _speaker_kind(name, stamped)
+        if kind is not None:
+            if kind != "handle" and _SYSTEM_MESSAGE.search(text):
                 return "system", name, "", stamped
-            if _TAG.match(name):
-                kind = "dialogsum"
-            elif _TRANSCRIPT.match(name):
-                kind = "transcript"
-            else:
-                kind = stamped or "name"
             return f"turn:{kind}", name, text, stamped
     if _SYSTEM_MESSAGE.search(rest) or ((stamped or not labelled) and _SYSTEM_LINE.match(rest)):
         return "system", None, "", stamped
@@ -188,7 +232,7 @@ def parse(text: str) -> ParsedDialogue:
     """The turns of a chat, whatever its format (see the module's docstring); never raises."""
     text = (text or "").translate(_INVISIBLE).replace("\r\n", "\n").replace("\r", "\n")
     lines = [line for line in (_SPACES.sub(" ", raw).strip() for raw in text.split("\n")) if line]
-    reads = [_read_line(line) for line in lines]
+    reads = _settle_handles([_read_line(line) for line in lines], lines)
     stamped = [(s, stamp) for kind, s, _, stamp in reads if stamp and kind.startswith("turn:")]
     stamped_speakers = {s for s, _ in stamped}
     turns: list[list] = []  # [speaker, [pieces]]
@@ -218,6 +262,28 @@ def parse(text: str) -> ParsedDialogue:
     fmt = max(kinds, key=lambda k: (kinds[k], k != "name"))
     note = f"{dropped} system or timestamp line(s) left out." if dropped else ""
     return ParsedDialogue(result, fmt, speakers, dropped, note)
+
+
+def _settle_handles(reads: list[tuple], lines: list[str]) -> list[tuple]:
+    """Lowercase handles are speakers where two lines or more carry them; where others speak under
+    capitalised or stamped names, only a handle that labels two lines itself (one "milk: 2 litres"
+    line in a chat is part of a message)."""
+    counts = Counter(speaker for kind, speaker, _, _ in reads if kind == "turn:handle")
+    if not counts:
+        return reads
+    others = any(kind.startswith("turn:") and kind != "turn:handle" for kind, *_ in reads)
+    settled = []
+    for line, read in zip(lines, reads):
+        kind, speaker, text, stamp = read
+        if kind != "turn:handle":
+            settled.append(read)
+        elif counts.total() < 2 or (others and counts[speaker] < 2):
+            settled.append(("text", None, line, stamp))
+        elif _SYSTEM_MESSAGE.search(text):
+            settled.append(("system", speaker, "", stamp))
+        else:
+            settled.append(("turn:name", speaker, text, stamp))
+    return settled
 
 
 def _is_a_chat(speakers: list[str], labelled: int, lines: int, turns: list) -> bool:
@@ -274,7 +340,7 @@ def _mapping(speakers: list[str]) -> SpeakerMapping:
             number += 1
         names[speaker] = f"#Person{number}#"
         number += 1
-    return SpeakerMapping(names)
+    return SpeakerMapping(names, frozenset(taken))
 
 
 def _mention_pattern(parsed: ParsedDialogue, mapping: SpeakerMapping):
@@ -292,20 +358,26 @@ def _mention_pattern(parsed: ParsedDialogue, mapping: SpeakerMapping):
     for first, owners in firsts.items():
         if len(owners) == 1 and first not in aliases:
             aliases[first] = owners[0]
+    for name in mapping.names:  # a handle "luke" is also written "Luke" in the messages
+        if name.isalpha() and name.islower() and name.capitalize() not in aliases:
+            aliases[name.capitalize()] = name
     if not aliases:
         return None
     alternatives = "|".join(re.escape(a) for a in sorted(aliases, key=len, reverse=True))
-    return re.compile(rf"(?<![\w#@])(?:{alternatives})(?![\w#])"), aliases
+    # "@amy" is a mention of amy: the "@" goes with the name.
+    return re.compile(rf"(?<![\w#@])@?(?:{alternatives})(?![\w#])"), aliases
 
 
 def _replace_mentions(text: str, mention, mapping: SpeakerMapping) -> str:
     pattern, aliases = mention
 
     def swap(match):
-        alias = match.group(0)
-        if alias in _MODAL_NAMES:  # "Will you ..." / "May I ...": the verb, not the name
+        alias = match.group(0).removeprefix("@")
+        if alias.capitalize() in _MODAL_NAMES and alias == match.group(0):
+            # "Will you ..." / "May I ..." / a handle "will" in "i will come": the verb, not the
+            # name ("@will" is the name).
             after = _WORD_AFTER.match(text, match.end())
-            if after and after.group(1) in _PRONOUNS:
+            if alias.islower() or (after and after.group(1).lower() in _PRONOUNS):
                 return alias
         return mapping.names[aliases[alias]]
     return pattern.sub(swap, text)

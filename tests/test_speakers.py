@@ -160,6 +160,123 @@ def test_thirty_speakers():
                                                   for i, n in enumerate(names))
 
 
+@pytest.mark.parametrize("count", [300, 1000])
+def test_hundreds_and_a_thousand_speakers_map_and_come_back(count):
+    names = [f"Guest{i}" for i in range(count)]
+    text = "\n".join(f"{n}: hi {names[(i + 1) % count]}" for i, n in enumerate(names))
+    prepared, mapping, parsed = prepare(text, "dialogsum")
+    assert parsed.speakers == names and list(mapping.names.values()) == [f"#Person{i}#" for i in range(1, count + 1)]
+    assert prepared.splitlines()[-1] == f"#Person{count}#: hi #Person1#"
+    assert mapping.restore(prepared) == text
+    assert mapping.restore(f"#Person{count}# thanks #Person{count - 1}#.") == f"Guest{count - 1} thanks Guest{count - 2}."
+    assert mapping.restore(f"#Person{count + 1}# left.") == "someone else left."
+
+
+def test_five_thousand_one_word_turns_are_quick():
+    two = "\n".join(f"{'Ann' if i % 2 else 'Bo'}: w{i}" for i in range(5000))
+    many = "\n".join(f"P{i}: w{i}" for i in range(5000))  # 5,000 speakers, one word each
+    started = time.perf_counter()
+    for text, speakers in ((two, 2), (many, 5000)):
+        prepared, mapping, parsed = prepare(text, "dialogsum")
+        assert len(parsed.turns) == 5000 and len(mapping.names) == speakers
+        assert mapping.restore(prepared) == text
+    assert time.perf_counter() - started < 5  # about 0.3 s in fact
+
+
+def test_a_speaker_whose_name_is_a_tag_keeps_it_in_the_summary():
+    text = "Alice: hi #Person2#\n#Person2#: hello Alice\nBob: hey both"
+    prepared, mapping, _ = prepare(text, "dialogsum")
+    assert mapping.names == {"Alice": "#Person1#", "Bob": "#Person3#"} and mapping.kept == {2}
+    assert prepared == "#Person1#: hi #Person2#\n#Person2#: hello #Person1#\n#Person3#: hey both"
+    assert mapping.restore("#Person2# greets #Person1# and #Person3#; #Person4# is away.") == \
+        "#Person2# greets Alice and Bob; someone else is away."
+    big = prepare("#Person1000#: hi Ann\nAnn: hello", "dialogsum")[1]
+    assert big.names == {"Ann": "#Person1#"} and big.restore("#Person1000# and #Person1#") == "#Person1000# and Ann"
+
+
+def test_a_thousand_speakers_through_the_studio_give_summaries_not_errors(studio):
+    names = [f"Guest{i}" for i in range(1000)]
+    lines = [f"{n}: hi" for n in names]
+    lines[-1] = "Guest999: thanks everyone for coming, and see you all at the next meeting"
+    view = studio.compare_all("\n".join(lines), "", ["tagged", "longest-3-tagged"],
+                              decoding=core.decoding_settings(max_new_tokens=4))
+    data = view.to_dict()["models"]
+    assert [m.get("error") for m in data] == [None, None]
+    assert data[1]["raw_summary"].splitlines()[-1].startswith("#Person1000#: thanks")
+    assert data[1]["summary"].splitlines()[-1].startswith("Guest999: thanks") and "generation failed" not in core.render_cards(view)
+
+
+# ---------------------------------------------------------------------------------------------
+# lowercase handles (Slack, Discord, exports)
+
+HANDLE_CHATS = [
+    ("luke: we should tell Jose\nmartial: yes, tomorrow", "name"),
+    ("[10:02] luke: we should tell Jose\n[10:03] martial: yes, tomorrow", "timestamped"),
+    ("10:02 luke: we should tell Jose\n10:03 martial: yes, tomorrow", "timestamped"),
+    ("12/03/2024, 10:02 - luke: we should tell Jose\n12/03/2024, 10:03 - martial: yes, tomorrow", "whatsapp"),
+    ("[12/03/2024, 10:02:11] luke: we should tell Jose\n[12/03/2024, 10:03:40] martial: yes, tomorrow",
+     "whatsapp"),
+    ("luke — Today at 10:02 AM\nwe should tell Jose\nmartial — Today at 10:03 AM\nyes, tomorrow", "discord"),
+    ("luke — 12/03/2024 10:02 AM\nwe should tell\nJose\n[10:02 AM]\nmartial — Yesterday at 9:15 PM\n"
+     "yes, tomorrow", "discord"),
+    ("@luke: we should tell Jose\n@martial: yes, tomorrow", "name"),
+]
+
+
+@pytest.mark.parametrize("text, fmt", HANDLE_CHATS)
+def test_lowercase_handles_are_speakers_and_come_back_in_the_summary(text, fmt):
+    parsed = parse(text)
+    assert parsed.format == fmt and parsed.speakers == ["luke", "martial"]
+    assert [t.speaker for t in parsed.turns] == ["luke", "martial"]
+    assert parsed.turns[0].text.replace("\n", " ") in ("we should tell Jose",)
+    prepared, mapping, _ = prepare(text, "dialogsum")
+    assert prepared == "#Person1#: we should tell Jose\n#Person2#: yes, tomorrow"
+    assert mapping.restore("#Person1# will tell Jose; #Person2# agrees.") == "luke will tell Jose; martial agrees."
+
+
+def test_handles_with_underscores_dots_and_at_signs_and_their_mentions():
+    text = ("john_doe: hi @amy, ask dev.ops\n@amy: hey john_doe\ndev.ops: deploy done, Amy\n"
+            "will: i will come\namy: thanks @will")
+    prepared, mapping, parsed = prepare(text, "dialogsum")
+    assert parsed.speakers == ["john_doe", "amy", "dev.ops", "will"]
+    assert prepared.splitlines() == ["#Person1#: hi #Person2#, ask #Person3#", "#Person2#: hey #Person1#",
+                                     "#Person3#: deploy done, #Person2#", "#Person4#: i will come",
+                                     "#Person2#: thanks #Person4#"]
+    assert mapping.restore("#Person3# deployed for #Person1#.") == "dev.ops deployed for john_doe."
+
+
+def test_a_handle_among_capitalised_names_speaks_when_it_labels_two_lines():
+    parsed = parse("Luke: hi\nmartial: yes\nLuke: tomorrow?\nmartial: sure")
+    assert parsed.speakers == ["Luke", "martial"] and len(parsed.turns) == 4
+    listed = parse("Ben: the list\nmilk: 2 litres\nAna: ok\nBen: fine")  # one lowercase line: words
+    assert listed.speakers == ["Ben", "Ana"] and listed.turns[0].text == "the list milk: 2 litres"
+
+
+@pytest.mark.parametrize("text", [
+    "We met on Monday to plan the launch.\nnote: the meeting is at 5.\nBring the slides.",
+    "See the guide, e.g.: the setup page\ni.e.: the first one",
+    "error: file not found\nwarning: unused variable",
+    "name: studio\nversion: 2\ndescription: a demo",
+    "luke: one lowercase line is not a chat",
+    "Meet today at 10:30\nStandup - 10:00",
+    "see https://example.com: the docs\nand http://example.org",
+])
+def test_lowercase_labels_in_prose_are_not_speakers(text):
+    parsed = parse(text)
+    assert parsed.format == "none" and parsed.speakers == [] and parsed.note == NO_SPEAKERS_NOTE
+    assert prepare(text, "dialogsum")[:2] == (text, None)
+
+
+def test_summarize_restores_handles(speaker_registry):
+    registry = Registry.from_file(speaker_registry)
+    chat = "[10:02] luke: we should tell Jose about the launch\n[10:03] martial: yes, tomorrow"
+    result = summarize(registry, ["longest-3-tagged"], [Example("slack", chat)])[0]
+    assert result.speaker_mapping == {"luke": "#Person1#", "martial": "#Person2#"}
+    assert result.raw_summary.splitlines()[0] == "#Person1#: we should tell Jose about the launch"
+    assert result.summary.splitlines()[0] == "luke: we should tell Jose about the launch"
+    assert not TAG.search(result.summary)
+
+
 # ---------------------------------------------------------------------------------------------
 # prepare and restore
 

@@ -5,10 +5,13 @@ SQLite file in tmp_path, choix for the fit."""
 from __future__ import annotations
 
 import csv
+import hashlib
+import hmac
 import io
 import json
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 import choix
@@ -21,7 +24,7 @@ from summarizer.errors import UserError
 from summarizer.registry import Registry
 from summarizer.votes import ShownCard, VoteRefused, VoteStore, default_path, dialogue_digest
 from summarizer.votes import leaderboard
-from summarizer.votes.store import DEFAULT_VOTES_PER_HOUR, votes_per_hour
+from summarizer.votes.store import DEFAULT_VOTES_PER_HOUR, MIGRATIONS, SCHEMA_VERSION, votes_per_hour
 
 ROOT = Path(__file__).resolve().parent.parent
 THREE = ["original", "peft-lora", "longest-3"]
@@ -229,6 +232,126 @@ def test_database_location_and_bad_files(tmp_path):
     with sqlite3.connect(store.path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store.integrity_check() == "ok"
+
+
+# ---------------------------------------------------------------------------------------------
+# The schema: migrations by PRAGMA user_version, rows read by column name
+
+# The schema as the releases before user_version wrote it (copied, not imported: it must not follow
+# the code). FIRST_RELEASE lacks cards.support, which those releases added with ALTER TABLE.
+BEFORE_USER_VERSION = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE comparisons (id TEXT PRIMARY KEY, created REAL NOT NULL, expires REAL NOT NULL, blind INTEGER NOT NULL,
+    shot_mode TEXT NOT NULL, settings TEXT NOT NULL, dialogue_sha256 TEXT NOT NULL, has_reference INTEGER NOT NULL);
+CREATE TABLE cards (comparison_id TEXT NOT NULL REFERENCES comparisons(id) ON DELETE CASCADE, label TEXT NOT NULL,
+    position INTEGER NOT NULL, model TEXT NOT NULL, kind TEXT NOT NULL, ok INTEGER NOT NULL, summary TEXT,
+    rouge1 REAL, rouge2 REAL, rougeL REAL, rougeLsum REAL, support REAL, PRIMARY KEY (comparison_id, label));
+CREATE TABLE votes (id INTEGER PRIMARY KEY, comparison_id TEXT NOT NULL UNIQUE REFERENCES comparisons(id),
+    created REAL NOT NULL, verdict TEXT NOT NULL CHECK (verdict IN ('best', 'tie', 'bad')), winner_label TEXT,
+    client TEXT NOT NULL, dialogue TEXT, CHECK ((verdict = 'best') = (winner_label IS NOT NULL)));
+CREATE INDEX votes_by_client ON votes (client, created);
+CREATE INDEX comparisons_by_expiry ON comparisons (expires);
+"""
+FIRST_RELEASE = BEFORE_USER_VERSION.replace(" rougeLsum REAL, support REAL,", " rougeLsum REAL,")
+OLD_KEY = "ab" * 32
+COMPARISON_ID = "c" * 24
+
+
+def old_database(path: Path, schema: str, now: float) -> Path:
+    """A votes file as an older release left it: one blind comparison of two cards, voted B by 1.1.1.1."""
+    support = ", support REAL" in schema
+    with sqlite3.connect(path) as db:
+        db.executescript(schema)
+        db.executemany("INSERT INTO meta VALUES (?, ?)", [("schema", "1"), ("client_key", OLD_KEY)])
+        db.execute("INSERT INTO comparisons VALUES (?, ?, ?, 1, 'zero-shot', '{\"k\": 1}', 'sha', 1)",
+                   (COMPARISON_ID, now - 60, now + 3600))
+        for position, (label, model, rouge1) in enumerate((("A", "alpha", 0.25), ("B", "beta", 0.5))):
+            values = [COMPARISON_ID, label, position, model, "seq2seq", 1, f"by {model}", rouge1, 0.1, 0.2, 0.3]
+            db.execute(f"INSERT INTO cards VALUES ({', '.join('?' * (len(values) + support))})",
+                       values + [0.75] * support)
+        client = hmac.new(OLD_KEY.encode(), b"1.1.1.1", hashlib.sha256).hexdigest()[:32]
+        db.execute("INSERT INTO votes VALUES (1, ?, ?, 'best', 'B', ?, NULL)", (COMPARISON_ID, now - 30, client))
+    return path
+
+
+@pytest.mark.parametrize("schema", [BEFORE_USER_VERSION, FIRST_RELEASE], ids=["current", "first-release"])
+def test_a_database_from_an_older_release_opens_and_upgrades(tmp_path, schema):
+    now = time.time()
+    path = old_database(tmp_path / "votes.sqlite3", schema, now)
+    store = VoteStore(path, per_hour=2)
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == len(MIGRATIONS)
+        assert dict(db.execute("SELECT key, value FROM meta")) == {"client_key": OLD_KEY}  # version row gone
+    [ballot] = store.ballots()
+    shown = ballot.comparison
+    assert (ballot.id, ballot.verdict, ballot.winner, ballot.dialogue) == (1, "best", "beta", None)
+    assert (shown.id, shown.blind, shown.shot_mode, shown.settings, shown.has_reference) == \
+        (COMPARISON_ID, True, "zero-shot", {"k": 1}, True)
+    assert [(c.label, c.model, c.summary) for c in shown.cards] == [("A", "alpha", "by alpha"), ("B", "beta", "by beta")]
+    assert shown.cards[1].rouge == {"rouge1": 0.5, "rouge2": 0.1, "rougeL": 0.2, "rougeLsum": 0.3}
+    assert [c.support for c in shown.cards] == ([0.75, 0.75] if schema is BEFORE_USER_VERSION else [None, None])
+    # The client key is kept: the old vote still counts toward the hourly limit of that address.
+    store.cast_vote(record(store, "a", "b"), "A", "1.1.1.1")
+    with pytest.raises(VoteRefused, match="Vote limit reached"):
+        store.cast_vote(record(store, "a", "b"), "A", "1.1.1.1")
+    newer = store.record_comparison([ShownCard("A", "a", "seq2seq", True, "s", None, support=0.5),
+                                     ShownCard("B", "b", "seq2seq", True, "t", None)], blind=False,
+                                    shot_mode="zero-shot", settings={}, dialogue_sha256="x", has_reference=False)
+    assert [c.support for c in VoteStore(path).comparison(newer).cards] == [0.5, None]  # reopened: no change
+    assert store.integrity_check() == "ok"
+
+
+def test_a_failing_migration_leaves_the_database_as_it_was(tmp_path, monkeypatch):
+    from summarizer.votes import store as store_module
+
+    path = old_database(tmp_path / "votes.sqlite3", FIRST_RELEASE, 1000.0)
+
+    def breaks_halfway(db):
+        db.execute("ALTER TABLE votes ADD COLUMN half_written TEXT")
+        raise sqlite3.OperationalError("disk I/O error")
+    monkeypatch.setattr(store_module, "MIGRATIONS", (*MIGRATIONS, breaks_halfway))
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", len(MIGRATIONS) + 1)
+    with pytest.raises(UserError, match=r"votes database .*votes\.sqlite3: disk I/O error$"):
+        VoteStore(path)
+    with sqlite3.connect(path) as db:  # not one step of the three: still the first release
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 0
+        assert "support" not in {row[1] for row in db.execute("PRAGMA table_info(cards)")}
+        assert "half_written" not in {row[1] for row in db.execute("PRAGMA table_info(votes)")}
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("1",)
+    monkeypatch.undo()
+    assert VoteStore(path).ballots()[0].winner == "beta"
+
+
+def test_a_database_from_a_newer_release_is_refused_in_one_line(tmp_path):
+    path = VoteStore(tmp_path / "votes.sqlite3").path
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(UserError, match=rf"made by a newer release \(schema version {SCHEMA_VERSION + 1};") as caught:
+        VoteStore(path)
+    assert "\n" not in str(caught.value)
+
+
+def test_rows_are_read_by_column_name_not_position(tmp_path):
+    """The same data in tables whose columns come in another order reads the same."""
+    path = tmp_path / "votes.sqlite3"
+    shuffled = BEFORE_USER_VERSION.replace(
+        "rouge1 REAL, rouge2 REAL, rougeL REAL, rougeLsum REAL, support REAL,",
+        "support REAL, rougeLsum REAL, rougeL REAL, rouge2 REAL, rouge1 REAL,").replace(
+        "id TEXT PRIMARY KEY, created REAL NOT NULL, expires REAL NOT NULL,",
+        "expires REAL NOT NULL, created REAL NOT NULL, id TEXT PRIMARY KEY,")
+    assert shuffled.count("support REAL, rougeLsum") == 1 and shuffled.count("expires REAL NOT NULL, created") == 1
+    with sqlite3.connect(path) as db:
+        db.executescript(shuffled)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    store = VoteStore(path)
+    comparison = store.record_comparison(cards("x", "y", rouge1=[0.25, 0.5]), blind=True, shot_mode="one-shot",
+                                         settings={"s": 2}, dialogue_sha256="d", has_reference=True, now=500.0)
+    store.cast_vote(comparison, "B", "h", now=510.0)
+    [ballot] = store.ballots()
+    assert (ballot.created, ballot.comparison.created, ballot.comparison.expires) == (510.0, 500.0, 500.0 + store.ttl)
+    assert ballot.winner == "y" and ballot.comparison.cards[1].rouge == dict.fromkeys(
+        ("rouge1", "rouge2", "rougeL", "rougeLsum"), 0.5)
+    assert ballot.comparison.cards[0].support is None and ballot.comparison.settings == {"s": 2}
 
 
 # ---------------------------------------------------------------------------------------------

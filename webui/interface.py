@@ -6,6 +6,7 @@ import gradio as gr
 
 from summarizer.studio import Studio
 
+from . import admission
 from .common import LIGHT
 from .components.api import create_api_tab
 from .components.batch import create_batch_tab
@@ -43,13 +44,14 @@ class PageLoad:
 def create_interface(studio: Studio, queue_size: int = 16, concurrency: int = CONCURRENCY) -> gr.Blocks:
     """The Blocks of the app around `studio`.
 
-    `concurrency` model requests run at once (one on a CPU; see summarizer.hosting.queue_plan);
-    `queue_size` more may wait, and past that Gradio answers
-    "This application is currently busy. Please try again." (the Python client: "Queue is full!
-    Please try again.").
+    `concurrency` model requests (/compare, /batch, /summarize) run at once (one on a CPU; see
+    summarizer.hosting.queue_plan); `queue_size` more may wait, and past that they are refused
+    with a one-line "busy, try again" (webui/admission.py). Gradio's queue itself has no size
+    limit: a vote is never refused because comparisons are waiting.
     """
     preselected = studio.models.default_models()  # before the status check: what the registry lists
     with gr.Blocks(title="DialogSum Studio", delete_cache=(3600, 3600), analytics_enabled=False) as demo:
+        admission.install(demo, running=concurrency, waiting=queue_size)  # before the tabs' events
         gr.Markdown(INTRO)
         with gr.Tabs():
             with gr.Tab("Compare", id="compare"):
@@ -75,5 +77,5 @@ def create_interface(studio: Studio, queue_size: int = 16, concurrency: int = CO
         leaderboard_tab.select(*leaderboard["load"], api_visibility="private", **LIGHT)
         compare["voted"].success(*leaderboard["load"], api_visibility="private", **LIGHT)
 
-    demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)
+    demo.queue(default_concurrency_limit=concurrency, max_size=None)
     return demo

@@ -8,6 +8,10 @@ are written in one transaction, and so is a vote; `votes.comparison_id` is UNIQU
 vote on a comparison cannot be stored even when two arrive at once. The journal is a WAL with
 synchronous=FULL: a vote that was answered with success survives a crash of the server.
 
+Rows are read by column name (sqlite3.Row), never by position. The schema's version is SQLite's
+own `PRAGMA user_version`: opening a database applies the migrations it lacks, all of them in one
+transaction with the new version number, so a database is never left half-migrated.
+
 Privacy: the dialogue is stored only when the voter shares it; otherwise only its SHA-256 (to
 count duplicates). Client addresses are stored only as a keyed hash (the key never leaves the
 file), for the hourly rate limit. Prompts and references are never stored.
@@ -44,7 +48,9 @@ _BAD_WORDS = {"bad", "all bad"}
 _ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _LABEL_PATTERN = re.compile(r"(?:summary|card)?\s*([A-Za-z])", re.IGNORECASE)
 
-SCHEMA = """
+# The first release's schema. Later changes are MIGRATIONS, never edits here: a database made by
+# any release upgrades step by step.
+SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS comparisons (
     id TEXT PRIMARY KEY,
@@ -65,7 +71,6 @@ CREATE TABLE IF NOT EXISTS cards (
     ok INTEGER NOT NULL,
     summary TEXT,
     rouge1 REAL, rouge2 REAL, rougeL REAL, rougeLsum REAL,
-    support REAL,
     PRIMARY KEY (comparison_id, label)
 );
 CREATE TABLE IF NOT EXISTS votes (
@@ -82,9 +87,9 @@ CREATE INDEX IF NOT EXISTS votes_by_client ON votes (client, created);
 CREATE INDEX IF NOT EXISTS comparisons_by_expiry ON comparisons (expires);
 """
 ROUGE_COLUMNS = METRICS  # one column per ROUGE metric
-# Columns added after the first release, with their types: a database made before them gets them
-# (NULL in the rows it already has) when the app or the CLI opens it.
-ADDED_CARD_COLUMNS = {"support": "REAL"}  # faithfulness support of the summary (docs/faithfulness.md)
+COMPARISON_COLUMNS = ("id", "created", "expires", "blind", "shot_mode", "settings", "dialogue_sha256",
+                      "has_reference")
+CARD_COLUMNS = ("comparison_id", "label", "position", "model", "kind", "ok", "summary", *ROUGE_COLUMNS, "support")
 
 
 class VoteRefused(UserError):
@@ -206,15 +211,9 @@ class VoteStore:
                 mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
                 if mode != "wal":
                     raise sqlite3.OperationalError(f"journal mode {mode!r} instead of WAL")
-                with _transaction(db):
-                    for statement in SCHEMA.split(";"):
-                        if statement.strip():
-                            db.execute(statement)
-                    _add_missing_columns(db)
-                    db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', '1')")
-                    db.execute("INSERT OR IGNORE INTO meta VALUES ('client_key', ?)", (secrets.token_hex(32),))
-                self._client_key = db.execute("SELECT value FROM meta WHERE key = 'client_key'").fetchone()[0]
-        except (sqlite3.Error, OSError) as err:
+                _migrate(db)
+                self._client_key = db.execute("SELECT value FROM meta WHERE key = 'client_key'").fetchone()["value"]
+        except (sqlite3.Error, OSError, UserError) as err:
             raise UserError(f"votes database {self.path}: {one_line(err)}") from None
 
     @classmethod
@@ -229,6 +228,7 @@ class VoteStore:
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        db.row_factory = sqlite3.Row
         try:
             db.execute("PRAGMA synchronous=FULL")  # an answered vote is on disk, even on power loss
             db.execute("PRAGMA foreign_keys=ON")
@@ -247,11 +247,10 @@ class VoteStore:
             # Comparisons nobody voted on are not kept past their expiry.
             db.execute("DELETE FROM comparisons WHERE expires < ? AND id NOT IN (SELECT comparison_id FROM votes)",
                        (now,))
-            db.execute("INSERT INTO comparisons VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            db.execute(_insert("comparisons", COMPARISON_COLUMNS),
                        (comparison_id, now, now + self.ttl, int(blind), shot_mode,
                         json.dumps(settings, sort_keys=True), dialogue_sha256, int(has_reference)))
-            db.executemany("INSERT INTO cards (comparison_id, label, position, model, kind, ok, summary, "
-                           f"{', '.join(ROUGE_COLUMNS)}, support) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            db.executemany(_insert("cards", CARD_COLUMNS),
                            [(comparison_id, c.label, i, c.model, c.kind, int(c.ok), c.summary,
                              *((c.rouge or {}).get(m) for m in ROUGE_COLUMNS), c.support)
                             for i, c in enumerate(cards)])
@@ -310,14 +309,15 @@ class VoteStore:
         """Every vote with the comparison it was cast on, oldest first."""
         with self._connect() as db, _transaction(db, "DEFERRED"):  # one snapshot for both queries
             cards: dict[str, list[ShownCard]] = {}
-            for row in db.execute("SELECT cards.* FROM cards JOIN votes USING (comparison_id) "
-                                  "ORDER BY comparison_id, position"):
-                cards.setdefault(row[0], []).append(_card(row))
-            rows = db.execute("SELECT votes.id, votes.created, verdict, winner_label, dialogue, comparisons.* "
+            for row in db.execute(f"SELECT {_columns('cards', CARD_COLUMNS)} FROM cards "
+                                  "JOIN votes USING (comparison_id) ORDER BY cards.comparison_id, position"):
+                cards.setdefault(row["comparison_id"], []).append(_card(row))
+            rows = db.execute("SELECT votes.id AS vote_id, votes.created AS voted, votes.verdict, "
+                              f"votes.winner_label, votes.dialogue, {_columns('comparisons', COMPARISON_COLUMNS)} "
                               "FROM votes JOIN comparisons ON comparisons.id = votes.comparison_id "
                               "ORDER BY votes.id").fetchall()
-        return [Ballot(row[0], row[1], row[2], row[3], _shown(row[5:], cards.get(row[5], [])), row[4])
-                for row in rows]
+        return [Ballot(row["vote_id"], row["voted"], row["verdict"], row["winner_label"],
+                       _shown(row, cards.get(row["id"], [])), row["dialogue"]) for row in rows]
 
     def counts(self) -> dict[str, int]:
         with self._connect() as db:
@@ -333,11 +333,12 @@ class VoteStore:
             return "; ".join(row[0] for row in db.execute("PRAGMA integrity_check"))
 
     def _shown(self, db: sqlite3.Connection, comparison_id: str) -> Shown | None:
-        row = db.execute("SELECT * FROM comparisons WHERE id = ?", (comparison_id,)).fetchone()
+        row = db.execute(f"SELECT {_columns('comparisons', COMPARISON_COLUMNS)} FROM comparisons WHERE id = ?",
+                         (comparison_id,)).fetchone()
         if row is None:
             return None
-        cards = [_card(r) for r in db.execute("SELECT * FROM cards WHERE comparison_id = ? ORDER BY position",
-                                              (comparison_id,))]
+        cards = [_card(r) for r in db.execute(f"SELECT {_columns('cards', CARD_COLUMNS)} FROM cards "
+                                              "WHERE comparison_id = ? ORDER BY position", (comparison_id,))]
         return _shown(row, cards)
 
 
@@ -389,21 +390,59 @@ def _quote(text: str) -> str:
     return repr(text if len(text) <= 40 else text[:39] + "…")
 
 
-def _add_missing_columns(db: sqlite3.Connection) -> None:
-    """The migration: ALTER TABLE ADD COLUMN for each card column an older database lacks."""
-    present = {row[1] for row in db.execute("PRAGMA table_info(cards)")}
-    for name, kind in ADDED_CARD_COLUMNS.items():
-        if name not in present:
-            db.execute(f"ALTER TABLE cards ADD COLUMN {name} {kind}")
+# --- the schema's versions ----------------------------------------------------------------------
 
 
-def _card(row) -> ShownCard:
-    rouge = dict(zip(ROUGE_COLUMNS, row[7:11])) if row[7] is not None else None
-    return ShownCard(label=row[1], model=row[3], kind=row[4], ok=bool(row[5]), summary=row[6], rouge=rouge,
-                     support=row[11])
+def _create_v1(db: sqlite3.Connection) -> None:
+    """The first release's tables (IF NOT EXISTS: a database made before user_version has them)."""
+    for statement in SCHEMA_V1.split(";"):
+        if statement.strip():
+            db.execute(statement)
 
 
-def _shown(row, cards: list[ShownCard]) -> Shown:
-    return Shown(id=row[0], created=row[1], expires=row[2], blind=bool(row[3]), shot_mode=row[4],
-                 settings=json.loads(row[5]), dialogue_sha256=row[6], has_reference=bool(row[7]),
+def _add_support(db: sqlite3.Connection) -> None:
+    """Faithfulness support of each card's summary (docs/faithfulness.md), NULL in older rows."""
+    if "support" not in {row["name"] for row in db.execute("PRAGMA table_info(cards)")}:
+        db.execute("ALTER TABLE cards ADD COLUMN support REAL")
+    db.execute("DELETE FROM meta WHERE key = 'schema'")  # the version row before user_version
+
+
+# MIGRATIONS[i] takes a database from user_version i to i + 1. Append; never edit or reorder.
+MIGRATIONS = (_create_v1, _add_support)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring the database to SCHEMA_VERSION in one transaction: every step and the new version
+    number are stored together, or none of them. A database from a newer release is refused."""
+    with _transaction(db):
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise UserError(f"made by a newer release (schema version {version}; this one reads up to "
+                            f"{SCHEMA_VERSION}): update the app, or choose another file with ${VOTES_DB_ENV}")
+        for migration in MIGRATIONS[version:]:
+            migration(db)
+        if version != SCHEMA_VERSION:
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+        db.execute("INSERT OR IGNORE INTO meta VALUES ('client_key', ?)", (secrets.token_hex(32),))
+
+
+def _columns(table: str, names: Sequence[str]) -> str:
+    return ", ".join(f"{table}.{name}" for name in names)
+
+
+def _insert(table: str, names: Sequence[str]) -> str:
+    return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+
+
+def _card(row: sqlite3.Row) -> ShownCard:
+    rouge = {m: row[m] for m in ROUGE_COLUMNS} if row["rouge1"] is not None else None
+    return ShownCard(label=row["label"], model=row["model"], kind=row["kind"], ok=bool(row["ok"]),
+                     summary=row["summary"], rouge=rouge, support=row["support"])
+
+
+def _shown(row: sqlite3.Row, cards: list[ShownCard]) -> Shown:
+    return Shown(id=row["id"], created=row["created"], expires=row["expires"], blind=bool(row["blind"]),
+                 shot_mode=row["shot_mode"], settings=json.loads(row["settings"]),
+                 dialogue_sha256=row["dialogue_sha256"], has_reference=bool(row["has_reference"]),
                  cards=tuple(cards))

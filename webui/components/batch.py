@@ -8,6 +8,7 @@ from summarizer import studio as core
 from summarizer.prompts import MAX_SHOTS
 from summarizer.request import DEFAULTS
 
+from ..admission import MODEL_RUN, admitted
 from ..common import shown_to_user
 
 
@@ -53,7 +54,7 @@ def create_batch_tab(studio: core.Studio) -> dict:
     file = gr.File(label="Download results (CSV)", interactive=False, elem_id="batch-file")
     rows = gr.Dataframe(label="Per dialogue", interactive=False, max_height=400, elem_id="batch-rows")
 
-    run_button.click(handlers.batch, [upload, models, shot_mode, n_shots, max_new, keep_as_pasted],
+    run_button.click(admitted(handlers.batch), [upload, models, shot_mode, n_shots, max_new, keep_as_pasted],
                      [status, summary, rows, file],
-                     api_name="batch", concurrency_id="models")
+                     api_name="batch", **MODEL_RUN)
     return {"models": models}

@@ -11,6 +11,7 @@ from summarizer import studio as core
 from summarizer.prompts import DEFAULT_MAX_PROMPT_TOKENS, MAX_SHOTS, SHOT_STRATEGIES
 from summarizer.request import DEFAULTS
 
+from ..admission import MODEL_RUN, admitted
 from ..common import LIGHT, shown_to_user
 from .vote import create_vote_panel
 
@@ -205,6 +206,6 @@ def _wire(c: dict, handlers: CompareHandlers, vote: dict) -> None:
     hide_vote, show_vote = vote["hide"], vote["show"]
     c["run_button"].click(*hide_vote, api_visibility="private", queue=False)
     c["run_button"].click(
-        handlers.compare, [c[k] for k in RUN_INPUTS], [c[k] for k in RUN_OUTPUTS],
-        api_name="compare", concurrency_id="models",
+        admitted(handlers.compare), [c[k] for k in RUN_INPUTS], [c[k] for k in RUN_OUTPUTS],
+        api_name="compare", **MODEL_RUN,
     ).success(*show_vote, api_visibility="private", queue=False)

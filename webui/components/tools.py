@@ -10,6 +10,7 @@ from summarizer import studio as core
 from summarizer.errors import UserError
 from summarizer.request import DEFAULTS
 
+from ..admission import MODEL_RUN, admitted
 from ..common import shown_to_user
 
 
@@ -40,5 +41,6 @@ class SummarizeEndpoint:
             return card.text
 
 
+
 def add_summarize_endpoint(studio: core.Studio) -> None:
-    gr.api(SummarizeEndpoint(studio).summarize, api_name="summarize", concurrency_id="models")
+    gr.api(admitted(SummarizeEndpoint(studio).summarize), api_name="summarize", **MODEL_RUN)

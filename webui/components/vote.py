@@ -21,11 +21,13 @@ from ..common import shown_to_user
 UNTIL_RESTART = ("Votes are kept until this Space restarts (it has no persistent storage: "
                  "see docs/hosting.md, STUDIO_VOTES_DB).")
 
-# Votes skip Gradio's queue altogether: the queue's size limit counts every waiting event, so a
-# queued vote was refused ("Queue is full!") exactly when comparisons were waiting. A vote is a
-# few milliseconds of SQLite (writers serialize on the database's own lock), so it runs at once,
-# over plain HTTP: the page's button and POST /gradio_api/api/vote/ alike.
-VOTES = dict(queue=False)
+# Votes skip Gradio's queue where the caller lets them: a vote is a few milliseconds of SQLite
+# (writers serialize on the database's own lock), so it runs at once over plain HTTP, the page's
+# button and POST /gradio_api/api/vote/ alike. gradio_client always joins the queue: there votes
+# run in a group of their own with no limit, and the queue has no size limit (model runs are
+# bounded by webui/admission.py instead), so a vote never waits behind, or is refused for,
+# comparisons.
+VOTES = dict(queue=False, concurrency_id="votes", concurrency_limit=None)
 
 
 def client_address(request: gr.Request | None) -> str | None:
