@@ -33,6 +33,7 @@ import sys
 
 import gradio as gr
 
+from summarizer import settings
 from summarizer.errors import UserError
 from summarizer.hosting import queue_plan
 from summarizer.studio import MAX_UPLOAD_BYTES, Studio
@@ -44,7 +45,7 @@ QUEUE_SIZE = HOSTING.max_size
 
 
 def _warm_models(studio: Studio) -> list[str]:
-    value = os.environ.get("STUDIO_WARMUP")
+    value = settings.text("STUDIO_WARMUP")
     if value is None:
         return studio.models.default_models()
     if value.strip().lower() in ("", "none", "0", "no"):
@@ -81,7 +82,7 @@ MCP_MISSING = ('the MCP server needs the mcp package: pip install "gradio[mcp]==
 def mcp_requested(argv=None, environ=os.environ) -> bool:
     """--mcp on the command line or $STUDIO_MCP=1: off by default (the extra package is optional)."""
     argv = sys.argv[1:] if argv is None else argv
-    return "--mcp" in argv or environ.get(MCP_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+    return "--mcp" in argv or settings.flag(MCP_ENV, environ)
 
 
 def check_mcp() -> None:

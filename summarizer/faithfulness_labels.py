@@ -22,15 +22,16 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import settings
+
 ROOT = Path(__file__).resolve().parent.parent
 LABELS = ROOT / "assets" / "faithfulness" / "labels.jsonl"
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "dialogsum"
-CACHE = Path(os.environ.get("DIALOGSUM_STUDIO_CACHE", Path.home() / ".cache" / "dialogsum-studio"))
+CACHE = Path(settings.text("DIALOGSUM_STUDIO_CACHE") or Path.home() / ".cache" / "dialogsum-studio")
 DEFAULT_BART = CACHE / "bart-large-test_output.txt"
 DEFAULT_MINI = CACHE / "mini-test160.csv"
 TYPES = ("invented", "who", "particular", "negation", "other")

@@ -38,9 +38,11 @@ SETTINGS: tuple[Setting, ...] = (
             choices=("none", "int8", "bf16"), where="core"),
     Setting("SUMMARIZER_DECODER", "choice", "auto", "the CPU decode loop: the project's own (fast) or "
             "transformers' generate", choices=("auto", "fast", "generate"), where="core"),
-    Setting("SUMMARIZER_KERNELS", "flag", True, "the compiled C kernels of the CPU decode loop", where="core"),
+    Setting("SUMMARIZER_CPU_KERNELS", "flag", True, "the compiled C kernels of the CPU decode loop", where="core"),
     Setting("SUMMARIZER_PARALLEL_BACKBONES", "flag", True,
             "decode models on different weights side by side", where="core"),
+    Setting("DIALOGSUM_STUDIO_CACHE", "text", "", "where the faithfulness benchmark looks for BART-large's "
+            "test summaries; unset: ~/.cache/dialogsum-studio", where="core"),
     Setting("HF_HUB_OFFLINE", "flag", False, "never ask the hub (use cached or local models only)",
             where="core"),
     Setting("STUDIO_RESULTS", "text", "assets/mini/results.json",
@@ -49,8 +51,8 @@ SETTINGS: tuple[Setting, ...] = (
             "unset: the pre-selected models; `none`: no warm-up"),
     Setting("STUDIO_QUEUE_SIZE", "number", None, "comparisons that may wait; unset: 16 on a CPU, 64 on "
             "ZeroGPU; past it a comparison is refused as busy", where="hosting"),
-    Setting("STUDIO_VOTES_DB", "text", "data/votes.sqlite3", "the votes database (on a Space: a "
-            "Storage Bucket path)"),
+    Setting("STUDIO_VOTES_DB", "text", "", "the votes database; unset: data/votes.sqlite3 (on a Space "
+            "with the old persistent disk /data/votes.sqlite3; with a Storage Bucket, a path in it)"),
     Setting("STUDIO_VOTES_PER_HOUR", "number", 30, "votes one client address may cast in an hour "
             "(0: voting off)"),
     Setting("STUDIO_VOTES_REPO", "text", "", "a hub dataset that gets a copy of the votes every 5 minutes"),

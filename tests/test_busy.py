@@ -118,15 +118,15 @@ def test_a_vote_during_a_burst_of_30_comparisons_is_stored_and_the_rest_are_told
     from gradio_client.exceptions import AppError
 
     studio = make_studio(lab, "burst")
-    voted_on = studio.compare_all(DIALOGUE, "", COPIES).comparison_id
+    voted_on = studio.comparisons.compare_all(DIALOGUE, "", COPIES).comparison_id
     release = threading.Event()
-    original = studio.compare
+    original = studio.comparisons.compare
 
     def held(*args, **kwargs):  # comparisons that run only once the vote is in
         release.wait(120)
         yield from original(*args, **kwargs)
 
-    monkeypatch.setattr(studio, "compare", held)
+    monkeypatch.setattr(studio.comparisons, "compare", held)
     with serving(studio, queue_size=4) as (demo, url):  # 1 running + 4 waiting: 5 admitted
         n = 30
         outcomes: list[str] = [""] * n
@@ -173,7 +173,7 @@ def test_fifty_votes_at_once_through_the_client_store_exactly_25(lab):
 
     studio = make_studio(lab, "fifty")
     n = 25
-    ids = [studio.compare_all(f"{DIALOGUE}\n#Person2#: Voter {i}.", "", COPIES).comparison_id for i in range(n)]
+    ids = [studio.comparisons.compare_all(f"{DIALOGUE}\n#Person2#: Voter {i}.", "", COPIES).comparison_id for i in range(n)]
     choices = ["ABC"[i % 3] for i in range(n)]
     with serving(studio, queue_size=1) as (demo, url):  # the smallest line for model runs
         clients = [Client(url, verbose=False) for _ in range(5)]
@@ -208,7 +208,7 @@ def test_the_hourly_limit_holds_for_votes_sent_at_once(lab):
     from gradio_client.exceptions import AppError
 
     studio = make_studio(lab, "limited", per_hour=2)
-    ids = [studio.compare_all(f"{DIALOGUE}\n#Person2#: Limit {i}.", "", COPIES).comparison_id for i in range(6)]
+    ids = [studio.comparisons.compare_all(f"{DIALOGUE}\n#Person2#: Limit {i}.", "", COPIES).comparison_id for i in range(6)]
     with serving(studio) as (demo, url):
         client = Client(url, verbose=False)
         answers: list[str] = [""] * len(ids)

@@ -198,7 +198,7 @@ def test_a_thousand_speakers_through_the_studio_give_summaries_not_errors(studio
     names = [f"Guest{i}" for i in range(1000)]
     lines = [f"{n}: hi" for n in names]
     lines[-1] = "Guest999: thanks everyone for coming, and see you all at the next meeting"
-    view = studio.compare_all("\n".join(lines), "", ["tagged", "longest-3-tagged"],
+    view = studio.comparisons.compare_all("\n".join(lines), "", ["tagged", "longest-3-tagged"],
                               decoding=core.decoding_settings(max_new_tokens=4))
     data = view.to_dict()["models"]
     assert [m.get("error") for m in data] == [None, None]

@@ -32,12 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from .. import settings
 from ..errors import UserError, one_line
 from ..rouge import METRICS
 
 VOTES_DB_ENV = "STUDIO_VOTES_DB"
 VOTES_PER_HOUR_ENV = "STUDIO_VOTES_PER_HOUR"
-DEFAULT_VOTES_PER_HOUR = 30
+DEFAULT_VOTES_PER_HOUR = settings.BY_NAME["STUDIO_VOTES_PER_HOUR"].default
 COMPARISON_TTL = 24 * 3600.0  # how long a comparison can be voted on
 LABELS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 VERDICTS = ("best", "tie", "bad")
@@ -102,9 +103,10 @@ def default_path(environ=os.environ, space_data: Path = Path("/data")) -> Path:
 
     data/ is git-ignored, so the database is never among the checkout's tracked files.
     """
-    if environ.get(VOTES_DB_ENV):
-        return Path(environ[VOTES_DB_ENV]).expanduser()
-    if environ.get("SPACE_ID") and space_data.is_dir() and os.access(space_data, os.W_OK):
+    configured = settings.text(VOTES_DB_ENV, environ)
+    if configured:
+        return Path(configured).expanduser()
+    if settings.text("SPACE_ID", environ) and space_data.is_dir() and os.access(space_data, os.W_OK):
         return space_data / "votes.sqlite3"
     return REPO_ROOT / "data" / "votes.sqlite3"
 
@@ -113,22 +115,13 @@ def lasts_until_restart(path: str | os.PathLike, environ=os.environ, space_data:
     """Whether the votes database at `path` is on a Space's own disk, which a restart wipes: on a
     Space, unless $STUDIO_VOTES_DB names it (a mounted Storage Bucket) or it is on the old
     persistent /data disk. The hub dataset copy ($STUDIO_VOTES_REPO) survives either way."""
-    if not environ.get("SPACE_ID") or environ.get(VOTES_DB_ENV):
+    if not settings.text("SPACE_ID", environ) or settings.text(VOTES_DB_ENV, environ):
         return False
     return not Path(path).resolve().is_relative_to(space_data.resolve())
 
 
 def votes_per_hour(environ=os.environ) -> int:
-    value = environ.get(VOTES_PER_HOUR_ENV, "").strip()
-    if not value:
-        return DEFAULT_VOTES_PER_HOUR
-    try:
-        limit = int(value)
-    except ValueError:
-        limit = -1
-    if limit < 0:
-        raise UserError(f"${VOTES_PER_HOUR_ENV} must be a whole number of votes (0 turns voting off), got {value!r}")
-    return limit
+    return settings.number(VOTES_PER_HOUR_ENV, environ, minimum=0)
 
 
 def dialogue_digest(dialogue: str) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from huggingface_hub import CommitScheduler, HfApi
 
 from . import export
+from .. import settings
 from ..errors import one_line
 from .store import VoteStore
 
@@ -92,5 +93,5 @@ class VoteSync:
 
 
 def start_from_env(store: VoteStore, environ=os.environ) -> VoteSync | None:
-    repo_id = environ.get(VOTES_REPO_ENV, "").strip()
+    repo_id = settings.text(VOTES_REPO_ENV, environ)
     return VoteSync(store, repo_id).start() if repo_id else None
