@@ -84,7 +84,10 @@ class CompareHandlers:
             for view in self.studio.comparisons.compare(dialogue, reference, models or [], shots, decoding, topic,
                                        blind=bool(blind), speakers="keep" if keep_as_pasted else "auto"):
                 if not view.done:  # no comparison to vote on while one is running
-                    yield core.render_cards(view), gr.skip(), gr.skip(), gr.skip(), core.render_notes(view), None
+                    # Plain empty values, not gr.skip(): a skip is a property update, for which
+                    # Gradio builds and keeps a new component per output and call (the soak
+                    # benchmark saw the server grow by it).
+                    yield core.render_cards(view), None, None, None, core.render_notes(view), None
                 else:
                     yield (core.render_cards(view), core.rouge_table(view), core.compare_figure(view),
                            view.to_dict(), core.render_notes(view), view)
