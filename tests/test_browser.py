@@ -237,3 +237,44 @@ def test_a_fresh_clone_compares_the_shipped_models(tmp_path, monkeypatch):
     # The fine-tuned model writes its own sentence, not the pre-trained model's.
     assert summaries[1] != summaries[0]
     assert (tmp_path / "shipped.png").stat().st_size > 10_000
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_prompt_lab_grid_with_a_written_template(browser_server, tmp_path):
+    """Choose a built-in template, write one in the box: the cards become a grid, rows models and
+    columns templates, each card naming its template, the written one's braces kept as text."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1100})
+            page.goto(browser_server)
+            names_shown(page)
+            expect(page.locator("#models")).to_contain_text("longest-3 · ready", timeout=30_000)
+            page.locator("#models").get_by_text("peft-lora", exact=False).first.click()  # untick
+            page.get_by_text("Prompt templates", exact=False).first.click()  # open the lab
+            page.locator("#prompts input").click()
+            page.locator("#prompts input").fill("experiment")
+            page.keyboard.press("Enter")
+            page.locator("#written-prompt textarea").fill("Chat {0}:\n{dialogue}\nWhat happened?")
+            page.locator("#run").click()
+            grid = page.locator("#cards .ds-cards.ds-grid")
+            expect(grid).to_be_visible(timeout=60_000)
+            expect(page.locator('#cards .ds-card[data-state="done"]')).to_have_count(4, timeout=60_000)
+            heads = page.locator("#cards .ds-grid-head")
+            assert heads.count() == 2 and heads.nth(0).inner_text() == "experiment"
+            assert heads.nth(1).inner_text().startswith("custom-")
+            cards = page.locator("#cards .ds-card")
+            pairs = [(cards.nth(i).get_attribute("data-model"), cards.nth(i).get_attribute("data-template"))
+                     for i in range(4)]
+            assert [m for m, _ in pairs] == ["original", "original", "longest-3", "longest-3"], pairs
+            assert pairs[0][1] == "experiment" and pairs[1][1].startswith("custom-"), pairs
+            # two columns side by side: the second card sits to the right of the first, on its row
+            first, second = cards.nth(0).bounding_box(), cards.nth(1).bounding_box()
+            assert second["x"] > first["x"] + first["width"] / 2 and abs(second["y"] - first["y"]) < 5
+            cards.nth(1).locator(".ds-prompt summary").click()
+            expect(cards.nth(1).locator(".ds-prompt pre")).to_contain_text("Chat {0}:")
+            page.screenshot(path=str(tmp_path / "grid.png"), full_page=True)
+        finally:
+            browser.close()

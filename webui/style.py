@@ -2,6 +2,9 @@
 
 CSS = """
 .ds-cards { display: flex; gap: 12px; align-items: stretch; flex-wrap: wrap; }
+.ds-cards.ds-grid { display: grid; }  /* rows: models, columns: templates */
+.ds-grid-head { font-weight: 600; padding: 4px 8px; border-bottom: 2px solid var(--border-color-primary); overflow-wrap: anywhere; }
+.ds-template { font-size: 0.8em; opacity: 0.75; margin-left: 6px; }
 .ds-card { flex: 1 1 260px; min-width: 240px; border: 1px solid var(--border-color-primary);
   border-radius: 10px; padding: 12px; background: var(--block-background-fill); }
 .ds-card-head { display: flex; gap: 8px; align-items: baseline; margin-bottom: 8px; flex-wrap: wrap; }

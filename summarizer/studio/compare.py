@@ -30,6 +30,7 @@ BLIND_NOTE = ("Blind: the cards are shuffled and model names, ROUGE, timings and
               "until you vote.")
 VERDICT_CHOICES = (("All equally good", "tie"), ("All bad", "bad"))
 HIDDEN_ERROR = "could not run (the reason is shown after the vote)"
+MAX_TEMPLATES = 3  # a comparison's grid: rows models, columns templates
 
 
 @dataclass
@@ -45,11 +46,17 @@ class Card:
     shared: set[str] = field(default_factory=set)
     faithfulness: faithfulness.Report | None = None  # what the dialogue does not support
     template: str = ""  # the prompt template's name
+    in_grid: bool = False  # one of several templates: the card is a cell of a models x templates grid
     wall_seconds: float = 0.0  # including loading the model on first use
 
     @property
     def error(self) -> str | None:
         return self.result.error if self.result else None
+
+    @property
+    def name(self) -> str:
+        """The model, and the template when it is one of several compared."""
+        return f"{self.model} [{self.template}]" if self.in_grid else self.model
 
     def to_dict(self, hidden: bool = False) -> dict:
         """The card as data; `hidden` keeps only what a blind vote may see (no model, no scores)."""
@@ -59,7 +66,8 @@ class Card:
                     "summary": result.summary if result else (self.text or None),
                     "error": HIDDEN_ERROR if self.error else None}
         prompt = result.prompt if result else None
-        return {"card": self.label, "model": self.model, "kind": self.kind, "state": self.state,
+        return {"card": self.label, "model": self.model, "kind": self.kind, "template": self.template,
+                "state": self.state,
                 "summary": result.summary if result else (self.text or None),
                 "error": self.error, "rouge": self.scores,
                 "seconds": round(result.seconds, 4) if result else None,
@@ -90,6 +98,11 @@ class CompareView:
     comparison_id: str | None = None  # set when the finished comparison can be voted on
     vote_note: str = ""  # why it cannot, when it cannot
     ballot: Ballot | None = None  # the vote cast on it, once there is one
+    templates: list[str] = field(default_factory=list)  # the grid's columns (one: no grid)
+
+    @property
+    def grid(self) -> bool:
+        return len(self.templates) > 1
 
     @property
     def scored(self) -> bool:
@@ -102,7 +115,7 @@ class CompareView:
 
     def vote_choices(self) -> list[tuple[str, str]]:
         """(label, value) for each card that can be picked, then the two verdicts."""
-        cards = [(c.label if not self.revealed else f"{c.label} · {c.model}", c.label)
+        cards = [(c.label if not self.revealed else f"{c.label} · {c.name}", c.label)
                  for c in self.cards if c.state == "done"]
         return cards + list(VERDICT_CHOICES)
 
@@ -111,6 +124,7 @@ class CompareView:
         return {"done": self.done, "blind": self.blind, "comparison_id": self.comparison_id,
                 "vote_choices": [value for _, value in self.vote_choices()] if self.comparison_id else [],
                 "references": self.references, "notes": self.notes, "rouge_computed": self.scored,
+                "templates": self.templates,
                 "models": [c.to_dict(hidden) for c in self.cards]}
 
 
@@ -124,6 +138,7 @@ class Started:
 @dataclass(frozen=True)
 class Streamed:
     model: str
+    template: str
     text: str
 
 
@@ -150,6 +165,12 @@ class _Cancelled(Exception):
     """Raised from the streaming callback to stop generation when the caller has gone."""
 
 
+GRID_NOTE = ("Rows: models; columns: templates. A grid is shown with its names (not blind), and it is "
+             "not voted on: compare one template to vote.")
+NO_GRID_VOTE = ("Voting compares models under one template: run one template to vote "
+                "(the grid compares templates).")
+
+
 class Comparisons:
     """Compare models on one dialogue: one pipeline run, snapshots while the summaries stream in.
 
@@ -163,9 +184,11 @@ class Comparisons:
     def compare(self, dialogue: str, reference: str = "", models: Sequence[str] = (),
                 shots: ShotSettings = ShotSettings(), decoding: DecodingSettings | None = None,
                 topic: str = "", min_interval: float = 0.2, blind: bool = False,
-                speakers: str = "auto") -> Iterator[CompareView]:
-        """Summaries of one pasted dialogue by each chosen model, as snapshots (see `run`)."""
-        request = SummaryRequest.from_form(dialogue, reference, topic, models, shots, decoding, speakers)
+                speakers: str = "auto", prompts: Sequence[str] = ()) -> Iterator[CompareView]:
+        """Summaries of one pasted dialogue by each chosen model in each of `prompts` (template
+        names or texts; none: each model's own), as snapshots (see `run`)."""
+        request = SummaryRequest.from_form(dialogue, reference, topic, models, shots, decoding, speakers,
+                                           prompts)
         return self.run(request, blind=blind, min_interval=min_interval)
 
     def compare_all(self, *args, **kwargs) -> CompareView:
@@ -185,8 +208,10 @@ class Comparisons:
         on. `blind` shuffles the cards and keeps names and scores hidden until the vote.
         """
         request.check_models(self.models.registry)
-        if len(request.models) > len(LABELS):
-            raise UserError(f"Compare at most {len(LABELS)} models at once.")
+        if len(request.templates) > MAX_TEMPLATES:
+            raise UserError(f"Compare at most {MAX_TEMPLATES} templates at once.")
+        if len(request.models) * max(1, len(request.templates)) > len(LABELS):
+            raise UserError(f"Compare at most {len(LABELS)} summaries at once (models x templates).")
         pool = self.examples.shot_pool() if request.shots.shots else None
         view = self._open_view(request, blind)
         events: queue.Queue = queue.Queue()
@@ -198,18 +223,31 @@ class Comparisons:
             yield view
             yield from self._follow(view, events, min_interval)
             view.done = True
-            self.voting.offer_vote(view, request.examples[0].dialogue, request.shots, request.decoding)
+            if view.grid:
+                view.vote_note = NO_GRID_VOTE
+            else:
+                self.voting.offer_vote(view, request.examples[0].dialogue, request.shots, request.decoding)
             yield view
         finally:
             stop.set()
 
     def _open_view(self, request: SummaryRequest, blind: bool) -> CompareView:
-        shown = list(request.models)
+        """Cards model by model, template by template (a grid's rows and columns); shuffled when blind."""
+        registry = self.models.registry
+        templates = [t.name for t in request.templates]
+        grid = len(templates) > 1
+        if grid and blind:  # a blind vote compares models under one template: the grid shows names
+            blind = False
+        shown = [(name, template) for name in request.models
+                 for template in (templates or [registry.spec(name).default_template.name])]
         if blind:
             random.SystemRandom().shuffle(shown)  # not predictable from the outside
         references = list(request.examples[0].references)
-        cards = [Card(n, self.models.registry.spec(n).kind, LABELS[i]) for i, n in enumerate(shown)]
-        view = CompareView(cards, references, blind=blind)
+        cards = [Card(n, registry.spec(n).kind, LABELS[i], template=t, in_grid=grid)
+                 for i, (n, t) in enumerate(shown)]
+        view = CompareView(cards, references, blind=blind, templates=templates if grid else [])
+        if grid:
+            view.notes.append(GRID_NOTE)
         if blind:
             view.notes.append(BLIND_NOTE)
         if not references:
@@ -220,16 +258,16 @@ class Comparisons:
 
     def _work(self, request: SummaryRequest, pool, events: queue.Queue, stop: threading.Event) -> None:
         """The worker thread: one pipeline run, reported as events."""
-        def on_partial(model, example_id, text):
+        def on_partial(model, template, example_id, text):
             if stop.is_set():
                 raise _Cancelled("cancelled")
-            events.put(Streamed(model, text))
+            events.put(Streamed(model, template, text))
 
         try:
             for name in request.models:
                 events.put(Started(name))
             started = time.perf_counter()
-            scored = pipeline.run(self.models.registry, request, pool, on_partial=on_partial)
+            scored = pipeline.run(self.models.registry, request, pool, on_template_partial=on_partial)
             wall = time.perf_counter() - started
             for item in scored:
                 events.put(Finished(item, item.result.seconds if item.result.summary else wall))
@@ -245,7 +283,7 @@ class Comparisons:
 
     def _follow(self, view: CompareView, events: queue.Queue, min_interval: float) -> Iterator[CompareView]:
         """Apply the worker's events to the view; a snapshot at most every `min_interval` s."""
-        cards = {c.model: c for c in view.cards}
+        cards = {(c.model, c.template): c for c in view.cards}
         last, dirty = time.monotonic(), False
         while True:
             try:
@@ -257,12 +295,15 @@ class Comparisons:
             if isinstance(event, Failed):
                 raise event.error
             if isinstance(event, Started):
-                cards[event.model].state = "running"
+                for card in view.cards:
+                    if card.model == event.model:
+                        card.state = "running"
             elif isinstance(event, Streamed):
-                cards[event.model].text = event.text
+                cards[event.model, event.template].text = event.text
             elif isinstance(event, Finished):
-                event.scored.result.error = self.models.without_server_paths(event.scored.result.error)
-                _finish_card(cards[event.scored.result.model], event.scored, event.wall_seconds)
+                result = event.scored.result
+                result.error = self.models.without_server_paths(result.error)
+                _finish_card(cards[result.model, result.template], event.scored, event.wall_seconds)
             dirty = dirty or event is not None
             if dirty and time.monotonic() - last >= min_interval:
                 yield view
@@ -272,7 +313,6 @@ class Comparisons:
 def _finish_card(card: Card, scored: pipeline.Scored, wall: float) -> None:
     result = scored.result
     card.result, card.wall_seconds = result, wall
-    card.template = getattr(result, "template", "") or ""
     if result.error or scored.scores is None:
         card.state, card.text = "error", ""
         return

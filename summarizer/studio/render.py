@@ -76,7 +76,7 @@ def render_cards(view: CompareView) -> str:
         return ""
     hidden = not view.revealed
     return _TEMPLATES.get_template("cards.html").render(
-        cards=view.cards, hidden=hidden, picked=view.ballot.winner_label if view.ballot is not None else None,
+        cards=view.cards, hidden=hidden, templates=view.templates, picked=view.ballot.winner_label if view.ballot is not None else None,
         segments=lambda card: _card_segments(card, hidden), speaker_line=speaker_line,
         state_labels=_STATE_LABELS, hidden_error=HIDDEN_ERROR, metrics=rouge.METRICS, metric_labels=METRIC_LABELS)
 

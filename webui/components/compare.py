@@ -10,6 +10,7 @@ import gradio as gr
 from summarizer import studio as core
 from summarizer.prompts import DEFAULT_MAX_PROMPT_TOKENS, MAX_SHOTS, SHOT_STRATEGIES
 from summarizer.request import DEFAULTS
+from summarizer.templates import BUILTIN, MAX_TEMPLATE_CHARS
 
 from ..admission import MODEL_RUN, admitted
 from ..common import LIGHT, shown_to_user
@@ -50,7 +51,8 @@ class CompareHandlers:
                 shot_strategy: str = "random", shot_ids: str = "", max_new_tokens: float = DEFAULTS.max_new_tokens,
                 num_beams: float = 1, do_sample: bool = False, temperature: float = 1.0,
                 top_p: float = 1.0, seed: float = 0, max_prompt_tokens: float = DEFAULT_MAX_PROMPT_TOKENS,
-                blind: bool = False, keep_as_pasted: bool = False):
+                blind: bool = False, keep_as_pasted: bool = False, prompts: list[str] | None = None,
+                written_prompt: str = ""):
         """Summaries of one dialogue by each chosen model, streamed, with ROUGE vs the reference.
 
         The results carry a `comparison_id` for /vote. `blind` shuffles the cards and keeps model
@@ -74,15 +76,22 @@ class CompareHandlers:
             top_p: nucleus sampling mass.
             seed: the sampling seed.
             max_prompt_tokens: the prompt's token budget (long dialogues are cut to it).
-            blind: hide model names and scores until a vote.
+            blind: hide model names and scores until a vote (one template only).
             keep_as_pasted: send the dialogue as pasted, without mapping names to #PersonN# tags.
+            prompts: up to three prompt templates: built-in names (see `python -m summarizer
+                prompts`) or template texts with {dialogue} once; empty: each model's own. With two
+                or more, the cards are a grid (rows models, columns templates) and each result's
+                `template` names its column; a written template is named custom-<8 hex digits>.
+            written_prompt: one more template text, as typed in the page's box.
         """
         with shown_to_user():
             shots = core.shot_settings(shot_mode, n_shots, shot_strategy, shot_ids)
             decoding = core.decoding_settings(max_new_tokens, num_beams, do_sample, temperature,
                                               top_p, seed, max_prompt_tokens)
-            for view in self.studio.comparisons.compare(dialogue, reference, models or [], shots, decoding, topic,
-                                       blind=bool(blind), speakers="keep" if keep_as_pasted else "auto"):
+            views = self.studio.comparisons.compare(
+                dialogue, reference, models or [], shots, decoding, topic, blind=bool(blind),
+                speakers="keep" if keep_as_pasted else "auto", prompts=_prompts(prompts, written_prompt))
+            for view in views:
                 if not view.done:  # no comparison to vote on while one is running
                     # Plain empty values, not gr.skip(): a skip is a property update, for which
                     # Gradio builds and keeps a new component per output and call (the soak
@@ -92,6 +101,35 @@ class CompareHandlers:
                     yield (core.render_cards(view), core.rouge_table(view), core.compare_figure(view),
                            view.to_dict(), core.render_notes(view), view)
 
+
+
+def _prompts(chosen, written) -> list[str]:
+    """The templates asked for: the ticked built-ins, then the written one."""
+    prompts = [p for p in (chosen if isinstance(chosen, (list, tuple)) else [chosen] if chosen else [])
+               if isinstance(p, str)]
+    if isinstance(written, str) and written.strip():
+        prompts.append(written)
+    return prompts
+
+
+TEMPLATE_LIST = "\n".join(f"- `{t.name}`: {t.description}" for t in BUILTIN.values())
+
+
+def _template_inputs() -> dict:
+    """The Prompt lab: up to three templates, built-in or written, each a column of the grid."""
+    c = {}
+    with gr.Accordion("Prompt templates (the course's prompt-engineering lab)", open=False):
+        # A dropdown that takes custom values: the API's `prompts` may hold template texts too.
+        c["prompts"] = gr.Dropdown(list(BUILTIN), value=[], multiselect=True, allow_custom_value=True,
+                                   label="Templates", elem_id="prompts",
+                                   info="none chosen: each model's own; two or more: a grid, rows models, "
+                                        "columns templates (at most three)")
+        c["written_prompt"] = gr.Textbox("", label="Your template", lines=3, max_lines=8, elem_id="written-prompt",
+                                         placeholder="Dialogue:\n\n{dialogue}\n\nWhat was going on?",
+                                         info=f"{{dialogue}} exactly once; at most {MAX_TEMPLATE_CHARS:,} "
+                                              "characters; other braces stay as typed")
+        gr.Markdown(TEMPLATE_LIST)
+    return c
 
 
 def _dialogue_inputs() -> dict:
@@ -144,6 +182,7 @@ def _run_inputs(studio: core.Studio) -> dict:
                                                step=16, label="Prompt token budget")
     # The page turns Blind on as it loads (see interface.py); the value here is the API's
     # default, so scripts keep getting model names unless they ask for blind=True.
+    c.update(_template_inputs())
     c["blind"] = gr.Checkbox(False, label="Blind", elem_id="blind",
                              info="shuffle the cards and hide model names and scores until you vote")
     c["keep_as_pasted"] = gr.Checkbox(False, label="Keep the text as pasted", elem_id="keep-pasted",
@@ -178,7 +217,7 @@ def _outputs() -> dict:
 
 RUN_INPUTS = ("dialogue", "reference", "topic", "models", "shot_mode", "n_shots", "shot_strategy", "shot_ids",
               "max_new_tokens", "num_beams", "do_sample", "temperature", "top_p", "seed", "max_prompt_tokens",
-              "blind", "keep_as_pasted")
+              "blind", "keep_as_pasted", "prompts", "written_prompt")
 RUN_OUTPUTS = ("cards", "table", "chart", "results", "notes", "view_state")
 
 
