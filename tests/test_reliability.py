@@ -239,7 +239,7 @@ def test_lone_surrogates_over_raw_http_get_a_summary(served, client):
     event, data = raw_call(served["url"], "compare",
                            ["#Person1#: broken \ud800 text \udfff here\n#Person2#: fine", "", "",
                             ["original", "longest-3"], "zero-shot", 2, "random", "", 8, 1, False, 1.0,
-                            1.0, 0, 512, False, False])
+                            1.0, 0, 512, False, False, [], ""])
     assert event == "complete", data
     results = json.loads(data)[3]
     assert all(m["error"] is None for m in results["models"]), results
