@@ -10,7 +10,7 @@ from summarizer.prompts import MAX_SHOTS
 from summarizer.request import DEFAULTS
 from summarizer.studio.batch import DEFAULT_SPLIT_LIMIT, FILE_SOURCE, MAX_TEMPLATES
 from summarizer.studio.batch_matrix import render_matrix
-from summarizer.templates import BUILTIN, MAX_TEMPLATE_CHARS
+from summarizer.templates import BUILTIN, MAX_TEMPLATE_CHARS, check_template_text
 
 from ..admission import MODEL_RUN, admitted
 from ..common import LIGHT, shown_to_user
@@ -43,7 +43,10 @@ class BatchHandlers:
         with shown_to_user():
             shots = core.shot_settings(shot_mode, n_shots)
             decoding = core.decoding_settings(max_new_tokens)
-            chosen = [*(prompts or []), *([prompt_text] if (prompt_text or "").strip() else [])]
+            written = prompt_text if isinstance(prompt_text, str) and prompt_text.strip() else None
+            if written is not None:
+                check_template_text(written)  # the box holds a template, never a name
+            chosen = [*(prompts or []), *([written] if written else [])]
             output = self.studio.batches.run(file, models or [], shots, decoding,
                                              progress=lambda fraction, desc: progress(fraction, desc=desc),
                                              speakers="keep" if keep_as_pasted else "auto",
@@ -80,7 +83,7 @@ def create_batch_tab(studio: core.Studio) -> dict:
             prompts = gr.Dropdown(list(BUILTIN), value=[], multiselect=True, allow_custom_value=True,
                                   max_choices=MAX_TEMPLATES, label="Prompt templates (empty: each model's default)",
                                   elem_id="batch-templates")
-            prompt_text = gr.Textbox(label="Your own template (optional)", lines=3, max_length=MAX_TEMPLATE_CHARS,
+            prompt_text = gr.Textbox("", label="Your own template (optional)", lines=3, max_length=MAX_TEMPLATE_CHARS,
                                      placeholder="Summarize this chat in one sentence:\n{dialogue}",
                                      info="{dialogue} exactly once, where the dialogue goes",
                                      elem_id="batch-template-text")
