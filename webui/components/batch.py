@@ -79,7 +79,7 @@ def create_batch_tab(studio: core.Studio) -> dict:
                               label="First N dialogues (from a DialogSum split)", elem_id="batch-limit")
         with gr.Column():
             models = gr.CheckboxGroup(studio.models.model_choices(), value=studio.models.default_models(),
-                                     label="Models")
+                                     label="Models", elem_id="batch-models")
             prompts = gr.Dropdown(list(BUILTIN), value=[], multiselect=True, allow_custom_value=True,
                                   max_choices=MAX_TEMPLATES, label="Prompt templates (empty: each model's default)",
                                   elem_id="batch-templates")
