@@ -268,3 +268,18 @@ def test_client_batch_from_a_split_and_its_refusals(client):
     with pytest.raises(AppError, match="at most 3 prompt templates"):
         client.predict(file=None, models=["longest-3"], split="test", prompt_text=WRITTEN,
                        prompts=["experiment", "flan-briefly", "flan-going-on"], api_name="/batch")
+
+
+def test_the_tab_renders_the_kept_run_filtered_or_whole(studio, tmp_path):
+    from webui.components.batch import BatchHandlers
+
+    handlers = BatchHandlers(studio)
+    assert handlers.matrix(None, True) == ("", None, None)
+    output = studio.batches.run(upload(tmp_path, 2), ["longest-3"], templates=["experiment", WRITTEN])
+    whole, html_file, json_file = handlers.matrix(output, False)
+    assert whole.count('class="ds-row"') == 2 and html_file == str(output.html_path)
+    assert json_file == str(output.json_path)
+    filtered, *_ = handlers.matrix(output, True)
+    assert filtered.count('class="ds-row"') == 0 and "every model and template wrote the same summary" in filtered
+    output.html_path.unlink()  # cleaned away after an hour: the page keeps the matrix, offers no file
+    assert handlers.matrix(output, False)[1] is None

@@ -60,7 +60,9 @@ class BatchHandlers:
         if output is None or output.matrix is None:
             return "", None, None
         matrix = output.matrix.only_differing() if only_differ else output.matrix
-        return render_matrix(matrix), str(output.html_path), str(output.json_path)
+        # Result files older than an hour are cleaned away; the page keeps the matrix as long.
+        files = [str(p) if p is not None and p.is_file() else None for p in (output.html_path, output.json_path)]
+        return render_matrix(matrix), *files
 
 
 def create_batch_tab(studio: core.Studio) -> dict:
@@ -103,7 +105,7 @@ def create_batch_tab(studio: core.Studio) -> dict:
     only_differ = gr.Checkbox(False, label="Only where the summaries differ", elem_id="batch-differ")
     matrix = gr.HTML(elem_id="batch-matrix")
     rows = gr.Dataframe(label="Per dialogue", interactive=False, max_height=400, elem_id="batch-rows")
-    kept = gr.State(None)
+    kept = gr.State(None, time_to_live=3600)  # as long as the run's files are kept
 
     run_button.click(admitted(handlers.batch),
                      [upload, models, shot_mode, n_shots, max_new, keep_as_pasted, prompts, prompt_text, source,
