@@ -31,7 +31,8 @@ def write_csv(path):
 
 
 DIFFERING_ROWS = """matrix => [...matrix.querySelectorAll('tr.ds-row')].map(row => {
-    const cells = [...row.querySelectorAll('td.ds-cell')].map(c => (c.querySelector('.ds-summary') || c).textContent.trim());
+    const cells = [...row.querySelectorAll('td.ds-cell')]
+        .map(c => (c.querySelector('.ds-summary') || c).textContent.trim());
     return [row.dataset.differs, new Set(cells).size > 1];
 })"""
 
@@ -67,7 +68,8 @@ def test_batch_matrix_with_two_templates_and_its_offline_export(browser_server, 
             expect(headers).to_have_count(4)
             columns = [(headers.nth(i).get_attribute("data-model"), headers.nth(i).get_attribute("data-template"))
                        for i in range(4)]
-            assert columns == [(m, t) for m in ("original", "longest-3") for t in ("flan-briefly", custom_name(WRITTEN))]
+            templates = ("flan-briefly", custom_name(WRITTEN))
+            assert columns == [(m, t) for m in ("original", "longest-3") for t in templates]
             expect(page.locator("#batch-summary")).to_contain_text(custom_name(WRITTEN))
             expect(matrix).to_contain_text(SCRIPT)  # the baseline copied the turn: shown, not run
             assert matrix.locator("script").count() == 0
