@@ -257,16 +257,16 @@ def test_client_batch_from_a_split_and_its_refusals(client):
     from gradio_client.exceptions import AppError
 
     status, summary, rows, csv_file = client.predict(
-        file=None, models=["longest-3"], split="validation", limit=2, api_name="/batch")
+        models=["longest-3"], split="validation", limit=2, api_name="/batch")  # no file needed
     assert status.startswith("Summarized 2 dialogue(s) from DialogSum validation (first 2)")
     assert [r[0] for r in rows["data"]] == ["dev_0", "dev_1"]
     with pytest.raises(AppError, match="exactly once"):
-        client.predict(file=None, models=["longest-3"], split="test", prompt_text="no placeholder in this text at all",
+        client.predict(file=None, models=["longest-3"], split="test", written_prompt="no placeholder in this text at all",
                        api_name="/batch")
     with pytest.raises(AppError, match="greater than maximum value 200"):  # the slider's own bound
         client.predict(file=None, models=["longest-3"], split="test", limit=500, api_name="/batch")
     with pytest.raises(AppError, match="at most 3 prompt templates"):
-        client.predict(file=None, models=["longest-3"], split="test", prompt_text=WRITTEN,
+        client.predict(file=None, models=["longest-3"], split="test", written_prompt=WRITTEN,
                        prompts=["experiment", "flan-briefly", "flan-going-on"], api_name="/batch")
 
 

@@ -23,27 +23,35 @@ class BatchHandlers:
     def __init__(self, studio: core.Studio):
         self.studio = studio
 
-    def batch(self, file: str | None, models: list[str] | None = None, shot_mode: str = "zero-shot",
+    def batch(self, file: str | None = None, models: list[str] | None = None, shot_mode: str = "zero-shot",
               n_shots: float = 2, max_new_tokens: float = DEFAULTS.max_new_tokens, keep_as_pasted: bool = False,
-              prompts: list[str] | None = None, prompt_text: str = "", split: str = FILE_SOURCE,
+              prompts: list[str] | None = None, written_prompt: str = "", split: str = FILE_SOURCE,
               limit: float = DEFAULT_SPLIT_LIMIT, progress=gr.Progress()):
         """Summaries (and ROUGE where there is a reference) for every dialogue of a CSV/JSONL file,
-        or of the first `limit` dialogues of the server's DialogSum split, by every model in every
-        prompt template.
+        or of the first dialogues of the server's DialogSum split, by every model in every prompt
+        template. Every row names its `template`; the summary table has a row per model x template.
 
-        `keep_as_pasted` sends each dialogue as it is (no name -> #PersonN# mapping).
-        `prompts`: one to three prompt templates, each a built-in name (docs/prompts.md) or a
-        template's text with `{dialogue}` exactly once (at most 2,000 characters); empty: each
-        model's default template. `prompt_text`: one more written template, added to `prompts`.
-        `split`: "file" (the uploaded `file`, the default), "validation" or "test" (the server's
-        DialogSum data; `file` is then ignored). `limit`: how many dialogues to take from the
-        split, from its start (1 to 200). Every row names its `template`; the summary table has
-        one row per model x template.
+        Args:
+            file: a .csv or .jsonl with a `dialogue` column (optional `summary`, `id`, `topic`);
+                at most 2 MB and 200 dialogues. Ignored when `split` names a DialogSum split.
+            models: registry names to run (see /model_status).
+            shot_mode: "zero-shot", "one-shot" or "few-shot" (examples from DialogSum's train split).
+            n_shots: examples in a few-shot prompt.
+            max_new_tokens: the longest summary, in tokens.
+            keep_as_pasted: send each dialogue as it is (no name -> #PersonN# mapping).
+            prompts: one to three prompt templates: built-in names (see `python -m summarizer
+                prompts`) or template texts with {dialogue} exactly once (at most 2,000
+                characters); empty: each model's default template. A written template is named
+                custom-<8 hex digits>.
+            written_prompt: one more template text, as typed in the page's box.
+            split: "file" (the uploaded `file`, the default), "validation" or "test" (the server's
+                own DialogSum data, never a path).
+            limit: how many dialogues to take from the start of the split (1 to 200).
         """
         with shown_to_user():
             shots = core.shot_settings(shot_mode, n_shots)
             decoding = core.decoding_settings(max_new_tokens)
-            written = prompt_text if isinstance(prompt_text, str) and prompt_text.strip() else None
+            written = written_prompt if isinstance(written_prompt, str) and written_prompt.strip() else None
             if written is not None:
                 check_template_text(written)  # the box holds a template, never a name
             chosen = [*(prompts or []), *([written] if written else [])]
@@ -85,7 +93,7 @@ def create_batch_tab(studio: core.Studio) -> dict:
             prompts = gr.Dropdown(list(BUILTIN), value=[], multiselect=True, allow_custom_value=True,
                                   max_choices=MAX_TEMPLATES, label="Prompt templates (empty: each model's default)",
                                   elem_id="batch-templates")
-            prompt_text = gr.Textbox("", label="Your own template (optional)", lines=3, max_length=MAX_TEMPLATE_CHARS,
+            written_prompt = gr.Textbox("", label="Your own template (optional)", lines=3, max_length=MAX_TEMPLATE_CHARS,
                                      placeholder="Summarize this chat in one sentence:\n{dialogue}",
                                      info="{dialogue} exactly once, where the dialogue goes",
                                      elem_id="batch-template-text")
@@ -108,7 +116,7 @@ def create_batch_tab(studio: core.Studio) -> dict:
     kept = gr.State(None, time_to_live=3600)  # as long as the run's files are kept
 
     run_button.click(admitted(handlers.batch),
-                     [upload, models, shot_mode, n_shots, max_new, keep_as_pasted, prompts, prompt_text, source,
+                     [upload, models, shot_mode, n_shots, max_new, keep_as_pasted, prompts, written_prompt, source,
                       limit],
                      [status, summary, rows, file, kept], api_name="batch", **MODEL_RUN
                      ).success(handlers.matrix, [kept, only_differ], [matrix, html_file, json_file],
