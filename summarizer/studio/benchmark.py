@@ -12,6 +12,7 @@ from .. import rouge
 from ..benchmarks_published import PUBLISHED_LABEL, published_rows
 from .. import settings
 from ..errors import UserError, one_line
+from ..evaluation import template_of
 from .inputs import DEFAULT_RESULTS, RESULTS_ENV
 
 
@@ -47,7 +48,9 @@ class BenchmarkResults:
                 rows = read_results(path)
                 settings = json.loads(path.read_text(encoding="utf-8")).get("settings", {})
                 n = settings.get("n_examples")
-                note = (f"Results from `{html.escape(path.name)}`: {len(rows)} model/shot row(s) on "
+                templates = sorted({r["template"] for r in rows})
+                note = (f"Results from `{html.escape(path.name)}`: {len(rows)} model/template/shot row(s) "
+                        f"in {len(templates)} prompt template(s) ({html.escape(', '.join(templates))}) on "
                         f"{n if n is not None else 'an unknown number of'} dialogue(s) "
                         f"(reference: {html.escape(str(settings.get('reference', 'all')))}). Rows labelled "
                         f"“{PUBLISHED_LABEL}” are the course's figures, shown for reference; they were not "
@@ -55,7 +58,7 @@ class BenchmarkResults:
             except UserError as err:
                 note = f"The results file could not be read: {html.escape(str(err))}"
         for row in published_rows():
-            rows.append({**row, "n": None})
+            rows.append({**row, "template": None, "n": None})  # the lab's own prompt, not one of ours
         return BenchmarkView(rows, note, path if path.is_file() else None)
 
 
@@ -77,11 +80,13 @@ def read_results(path: Path) -> list[dict]:
 
 
 def _rows(aggregate: list, scoring: str) -> list[dict]:
+    """One row per (model, template, shots); a file written before templates reads as "experiment"."""
     rows = []
     for entry in aggregate:
         if not isinstance(entry, dict) or "model" not in entry:
             continue
         rows.append({"source": "this project (evaluate)", "model": str(entry["model"]),
+                     "template": str(template_of(entry)),
                      "description": f"{entry.get('shots', 0)}-shot{scoring}", "shots": entry.get("shots", 0),
                      **{m: _number(entry.get(m)) if entry.get("n") else None
                         for m in (*rouge.METRICS, "support", "unsupported_particulars")},

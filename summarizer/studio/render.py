@@ -177,9 +177,9 @@ def compare_figure(view: CompareView):
 def benchmark_table(view: BenchmarkView):
     import pandas as pd
 
-    columns = ["source", "model", "setting", *(METRIC_LABELS[m] for m in rouge.METRICS), "support",
+    columns = ["source", "model", "template", "setting", *(METRIC_LABELS[m] for m in rouge.METRICS), "support",
                "unsupported name/number", "n"]
-    rows = [[r["source"], r["model"], r["description"],
+    rows = [[r["source"], r["model"], r.get("template"), r["description"],
              *(None if r.get(m) is None else round(r[m], 4) for m in rouge.METRICS),
              _r(r.get("support"), 3), _r(r.get("unsupported_particulars"), 3), r.get("n")]
             for r in view.rows]
@@ -190,13 +190,15 @@ def benchmark_figure(view: BenchmarkView):
     rows = []
     for r in view.rows:
         published = r["source"] == PUBLISHED_LABEL
-        label = f"{r['model']} (course, published)" if published else f"{r['model']} ({r['description']}, ours)"
+        label = (f"{r['model']} (course, published)" if published
+                 else f"{r['model']} ({r.get('template') or 'experiment'}, {r['description']}, ours)")
         rows.append({**r, "label": label, "published": published})
     return rouge_figure(rows, "Dataset-level ROUGE and support (hatched: course lab, published)", label_key="label",
                         hatch_key="published")
 
 
 def batch_tables(output: BatchOutput):
+    """The per model x template summary and the per-summary rows (each with its template)."""
     import pandas as pd
 
     return pd.DataFrame(output.summary), pd.DataFrame(output.rows)

@@ -1,4 +1,5 @@
-"""The Benchmark tab: dataset-level ROUGE and support from the server's results file and the course's figures."""
+"""The Benchmark tab: dataset-level ROUGE and support per model, template and shots from the server's
+results file, beside the course's figures."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ class BenchmarkHandlers:
         self.studio = studio
 
     def benchmark(self):
-        """Dataset-level ROUGE from the server's results file, with the course's published rows."""
+        """Dataset-level ROUGE from the server's results file, one row per model, prompt template and
+        shots (a file written before templates reads as the "experiment" template), with the course's
+        published rows."""
         view = self.studio.results.view()
         return view.note, core.benchmark_table(view), core.benchmark_figure(view)
 
@@ -25,7 +28,7 @@ def create_benchmark_tab(studio: core.Studio) -> dict:
     note = gr.Markdown(label="Source")
     table = gr.Dataframe(label="Dataset-level ROUGE (F-measure) and faithfulness support (docs/faithfulness.md)",
                          interactive=False, elem_id="bench-table")
-    chart = gr.Plot(label="ROUGE by model", elem_id="bench-chart", show_label=False)
+    chart = gr.Plot(label="ROUGE by model and template", elem_id="bench-chart", show_label=False)
     reload_button = gr.Button("↻ Reload results", size="sm")
 
     reload_button.click(benchmark, None, [note, table, chart], api_name="benchmark", **LIGHT)
