@@ -277,3 +277,72 @@ def test_zero_gpu_trains_in_bounded_calls_resuming_each_time(world, tmp_path, mo
     assert a.keys() == b.keys()
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_the_train_api_through_gradio_client(world, tmp_path):
+    """/train answers with a job id at once, a second client follows it by id and sees it run,
+    /train_stop stops it, and a bad request is refused in one line."""
+    import socket
+
+    import gradio as gr
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    from webui.components.train import create_train_tab
+
+    jobs = _service(world, tmp_path / "jobs")
+    with gr.Blocks() as demo:
+        tab = create_train_tab(None, jobs)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        first, second = Client(url, verbose=False), Client(url, verbose=False)
+        assert {"/train", "/train_status", "/train_stop"} <= set(
+            first.view_api(return_format="dict", print_info=False)["named_endpoints"])
+        started = time.time()
+        job_id = first.predict(method="lora", base="tiny-base", name="via-api", max_steps=150,
+                               per_device_train_batch_size=8, learning_rate=1e-2, limit_train=None,
+                               lora_r=4, lora_alpha=8, target_modules=["q", "v"], api_name="/train")
+        assert time.time() - started < 30 and jobs.status(job_id)["state"] in ("queued", "running")
+        _wait_for(lambda: second.predict(job_id, api_name="/train_status")["step"] >= 2)
+        seen = second.predict(job_id, api_name="/train_status")
+        assert seen["state"] == "running" and seen["losses"] and seen["trainable_share"] > 0
+        second.predict(job_id, api_name="/train_stop")
+        assert jobs.wait(job_id, timeout=120)["state"] == "stopped"
+        with pytest.raises(AppError, match="unknown base") as err:
+            first.predict(method="lora", base="nope", name="x", max_steps=5, api_name="/train")
+        assert "\n" not in str(err.value)
+        with pytest.raises(AppError, match="max_steps"):
+            first.predict(method="lora", base="tiny-base", name="x", max_steps=0, api_name="/train")
+        assert tab["jobs"] is jobs and len(jobs.jobs()) == 1
+    finally:
+        demo.close()
+        jobs.close()
+
+
+@pytest.mark.slow
+def test_the_tab_shows_a_finished_job_and_opens_it_from_a_link(finished, world):
+    """The tab's own handlers (no browser): a finished job's status, curve, ROUGE and zip, and a
+    `?job=ID` link that opens on it (an unknown id opens on nothing)."""
+    import gradio as gr
+
+    from training.jobs import TrainingJobs
+    from webui.components.train import create_train_tab
+
+    jobs = TrainingJobs(_registry(world), finished["folder"], data_source=str(world["data"]))
+    with gr.Blocks() as demo:
+        tab = create_train_tab(None, jobs)
+    handlers = {f.fn.__name__: f.fn for f in demo.fns.values() if f.fn is not None}
+    open_link = tab["load"][0]  # for demo.load in webui/interface.py
+    text, losses, rouge, stop, keep, download, timer = handlers["show"](finished["id"])
+    assert "**Done**" in text and "`my-lora`" in text and f"?job={finished['id']}" in text
+    assert list(losses["step"]) == [1, 2, 4, 6, 8, 10, 12] and list(rouge["step"]) == [5, 10, 12]
+    assert download.value["orig_name"] == "my-lora.zip" and download.visible
+    assert not stop.visible and not timer.active
+    link = types.SimpleNamespace(query_params={"job": finished["id"]})
+    assert open_link(link)[0] == finished["id"]
+    assert open_link(types.SimpleNamespace(query_params={"job": "nope"}))[0] == ""

@@ -218,6 +218,9 @@ class TrainingJobs:
         if not self.caps.enabled:
             raise UserError(self.caps.reason)
         method, settings, config = parse_request(params)
+        if params.get("limit_eval") is None:  # training's default, within this server's bound
+            settings = dataclasses.replace(settings, limit_eval=min(settings.limit_eval or 0,
+                                                                    self.caps.max_limit_eval))
         check_limits(settings, self.caps)
         base = self._resolve_base(settings.base)
         self._check_name(settings.name)
