@@ -109,6 +109,8 @@ def main() -> None:
     parser.add_argument("--limit-eval", type=int, default=50)
     parser.add_argument("--save-steps", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=1, help="cli+job pairs, order alternating")
+    parser.add_argument("--first", choices=("cli", "job"), default="cli",
+                        help="the side that runs first in round 0")
     parser.add_argument("--quick", action="store_true", help="30 steps on 200 rows, 20 dev rows")
     args = parser.parse_args()
     if args.quick:
@@ -117,7 +119,8 @@ def main() -> None:
     cli, job = [], []
     with tempfile.TemporaryDirectory(prefix="bench-train-job-") as tmp:
         for round_ in range(args.rounds):
-            for side in (("cli", "job") if round_ % 2 == 0 else ("job", "cli")):
+            order = ("cli", "job") if args.first == "cli" else ("job", "cli")
+            for side in (order if round_ % 2 == 0 else order[::-1]):
                 folder = Path(tmp) / f"{side}-{round_}"
                 folder.mkdir()
                 result = run_cli(args, folder) if side == "cli" else run_job(args, folder, f"bench-{round_}")

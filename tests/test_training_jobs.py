@@ -346,3 +346,29 @@ def test_the_tab_shows_a_finished_job_and_opens_it_from_a_link(finished, world):
     link = types.SimpleNamespace(query_params={"job": finished["id"]})
     assert open_link(link)[0] == finished["id"]
     assert open_link(types.SimpleNamespace(query_params={"job": "nope"}))[0] == ""
+
+
+@pytest.mark.slow
+def test_a_job_trains_exactly_what_the_cli_trains(world, tmp_path):
+    """Dropout on, dev ROUGE scored at the checkpoints on the way: the job's adapter is the one
+    `training.run.train` (what `python -m training lora` calls) makes with the same settings."""
+    import torch
+
+    from training.config import RunSettings
+    from training.methods import lora
+    from training.run import train
+
+    jobs = _service(world, tmp_path / "jobs")
+    job_id = jobs.submit(_params("noisy", max_steps=8, save_steps=3, lora_dropout=0.3), client_id="a")
+    status = jobs.wait(job_id, timeout=300)
+    jobs.close()
+    assert status["state"] == "done" and [r["step"] for r in status["rouge"]] == [3, 6, 8]
+    direct = train("lora", RunSettings(
+        base=str(world["base"]), data=str(world["data"]), output=str(tmp_path / "direct" / "model"),
+        max_steps=8, save_steps=3, logging_steps=2, limit_eval=8), lora.Config(
+        lora_r=4, lora_alpha=8, lora_dropout=0.3, learning_rate=1e-2), progress=False)
+    assert status["losses"] == [[s, pytest.approx(l, rel=1e-5)] for s, l in
+                                zip([1, 2, 4, 6, 8], direct.losses)]
+    a, b = _adapter(tmp_path / "jobs" / job_id), _adapter(tmp_path / "direct")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key])

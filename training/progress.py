@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from .checkpoints import write_atomically
@@ -50,6 +51,24 @@ def request_stop(folder: Path) -> None:
 def _callback_base():
     from transformers import TrainerCallback
     return TrainerCallback
+
+
+@contextmanager
+def _rng_kept():
+    """Loading and scoring a checkpoint may draw random numbers (weight init before the load);
+    restoring every generator afterwards keeps the run's dropout and data order, and so its
+    result, the same as `python -m training` without the scoring."""
+    import random
+
+    import numpy
+    import torch
+
+    python, numpy_state = random.getstate(), numpy.random.get_state()
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        yield
+    random.setstate(python)
+    numpy.random.set_state(numpy_state)
 
 
 class JobCallback(_callback_base()):
@@ -115,7 +134,8 @@ class JobCallback(_callback_base()):
             entry = {"step": state.global_step}
             # The final checkpoint is scored by the run's own end-of-run evaluation instead.
             if self.evaluate is not None and not self._ending and state.global_step < state.max_steps:
-                scores = self.evaluate(folder)
+                with _rng_kept():
+                    scores = self.evaluate(folder)
                 if scores:
                     entry.update(scores)
             self.progress["rouge"] = [r for r in self.progress["rouge"]
