@@ -372,3 +372,22 @@ def test_a_job_trains_exactly_what_the_cli_trains(world, tmp_path):
     a, b = _adapter(tmp_path / "jobs" / job_id), _adapter(tmp_path / "direct")
     for key in a:
         torch.testing.assert_close(a[key], b[key])
+
+
+def test_a_job_cut_off_by_a_restart_is_stopped_and_a_queued_one_waits(quick, tmp_path):
+    folder = tmp_path / "jobs"
+    records = {"cut": "running", "waiting": "queued"}
+    for job_id, state in records.items():
+        (folder / job_id).mkdir(parents=True)
+        (folder / job_id / "status.json").write_text(json.dumps(
+            {"id": job_id, "state": state, "name": job_id, "method": "lora", "base": "tiny-base",
+             "client": "a", "params": {"max_steps": 5}, "created": time.time()}))
+    # the queued one cannot start (no params.json): it must fail alone, the service carries on
+    jobs = _service(quick, folder)
+    cut = jobs.status("cut")
+    assert cut["state"] == "stopped" and "restart" in cut["error"]
+    assert json.loads((folder / "cut" / "status.json").read_text())["state"] == "stopped"
+    assert jobs.wait("waiting", timeout=60)["state"] == "failed"
+    with pytest.raises(UserError, match="nothing to register"):
+        jobs.register_checkpoint("cut")
+    jobs.close()

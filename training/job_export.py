@@ -24,7 +24,10 @@ _TRAINER_FILES = ("optimizer.pt", "scheduler.pt", "scaler.pt", "trainer_state.js
 
 
 def export_checkpoint(job_folder: Path, job: dict, registry_file: Path) -> ModelSpec:
-    request = json.loads((job_folder / "params.json").read_text(encoding="utf-8"))
+    try:
+        request = json.loads((job_folder / "params.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise UserError(f"job {job['id']} has no settings on record; there is nothing to register") from None
     settings = request["settings"]
     output = Path(settings["output"])
     latest = checkpoints.latest_complete_checkpoint(output)

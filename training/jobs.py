@@ -168,7 +168,8 @@ class TrainingJobs:
 
     def _restore(self) -> None:
         """Jobs and models of an earlier run of the server: finished ones as they were, queued
-        ones queued again, a run cut off by the restart failed (its checkpoints kept)."""
+        ones queued again, a run cut off by the restart stopped (its checkpoints kept, so the
+        visitor can still register the last one)."""
         for path in sorted(self.folder.glob("*/status.json")):
             try:
                 job = json.loads(path.read_text(encoding="utf-8"))
@@ -177,12 +178,16 @@ class TrainingJobs:
                 continue
             if job.get("state") == "running":
                 step = read_progress(path.parent).get("checkpoint")
-                job.update(state="failed", finished=time.time(),
-                           error="interrupted by a server restart" +
-                                 (f"; its checkpoint at step {step} is kept" if step else ""))
+                job.update(state="stopped", finished=time.time(), checkpoint=step,
+                           error="interrupted by a server restart")
                 self._save(job)
             self._jobs[job["id"]] = job
-        for spec in runtime_specs(self.runtime_file):
+        try:
+            specs = runtime_specs(self.runtime_file)
+        except UserError as err:  # the app still starts; the models trained here are missing
+            log.error("trained models not registered: %s", err)
+            specs = []
+        for spec in specs:
             self._add_to_registry(spec)
         if any(j["state"] == "queued" for j in self._jobs.values()):
             self._start_worker()
