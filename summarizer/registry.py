@@ -370,6 +370,14 @@ class Registry:
     def names(self) -> list[str]:
         return list(self.specs)
 
+    def add(self, spec: ModelSpec) -> None:
+        """A model registered while the app runs (a finished training job); its name must be new.
+        The dict is replaced, not changed, so a request iterating the old one is undisturbed."""
+        with self._lock:
+            if spec.name in self.specs:
+                raise RegistryError(f"the registry already lists a model named {spec.name!r}")
+            self.specs = {**self.specs, spec.name: spec}
+
     def spec(self, name: str) -> ModelSpec:
         if name not in self.specs:
             raise RegistryError(f"unknown model {name!r}; the registry lists: {', '.join(self.specs)}")
