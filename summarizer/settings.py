@@ -56,6 +56,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("STUDIO_VOTES_PER_HOUR", "number", 30, "votes one client address may cast in an hour "
             "(0: voting off)"),
     Setting("STUDIO_VOTES_REPO", "text", "", "a hub dataset that gets a copy of the votes every 5 minutes"),
+    Setting("STUDIO_TRAINING", "flag", None, "the Train tab; unset: on locally, off on a Space (where "
+            "its caps are small)"),
+    Setting("STUDIO_JOBS_DIR", "text", "", "where training jobs and the models they make are kept; "
+            "unset: outputs/jobs in the checkout"),
     Setting("STUDIO_MCP", "flag", False, "also serve the API as an MCP server (needs gradio[mcp])"),
     Setting("SPACES_ZERO_GPU", "flag", False, "set by ZeroGPU Spaces", where="hosting"),
     Setting("SPACE_ID", "text", "", "set by Hugging Face Spaces", where="hosting"),

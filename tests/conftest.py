@@ -21,6 +21,8 @@ def votes_outside_the_checkout(tmp_path_factory):
     """Every Studio a test builds without its own vote store writes to a temporary database."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("STUDIO_VOTES_DB", str(tmp_path_factory.mktemp("votes") / "votes.sqlite3"))
+        # and every app a test builds keeps its training jobs (and the models they register) there too
+        patch.setenv("STUDIO_JOBS_DIR", str(tmp_path_factory.mktemp("jobs")))
         yield
 
 

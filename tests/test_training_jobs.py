@@ -293,7 +293,7 @@ def test_the_train_api_through_gradio_client(world, tmp_path):
 
     jobs = _service(world, tmp_path / "jobs")
     with gr.Blocks() as demo:
-        tab = create_train_tab(None, jobs)
+        tab = create_train_tab(jobs)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -335,10 +335,10 @@ def test_the_tab_shows_a_finished_job_and_opens_it_from_a_link(finished, world):
 
     jobs = TrainingJobs(_registry(world), finished["folder"], data_source=str(world["data"]))
     with gr.Blocks() as demo:
-        tab = create_train_tab(None, jobs)
+        tab = create_train_tab(jobs)
     handlers = {f.fn.__name__: f.fn for f in demo.fns.values() if f.fn is not None}
     open_link = tab["load"][0]  # for demo.load in webui/interface.py
-    text, losses, rouge, stop, keep, download, timer = handlers["show"](finished["id"])
+    text, losses, rouge, stop, keep, download, timer, *_ = handlers["show"](finished["id"])
     assert "**Done**" in text and "`my-lora`" in text and f"?job={finished['id']}" in text
     assert list(losses["step"]) == [1, 2, 4, 6, 8, 10, 12] and list(rouge["step"]) == [5, 10, 12]
     assert download.value["orig_name"] == "my-lora.zip" and download.visible

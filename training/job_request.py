@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from summarizer import settings
 from summarizer.errors import UserError, one_line
 
 from .config import RunSettings, from_namespace
@@ -63,20 +64,20 @@ class TrainingCaps:
 
 
 def on_space(environ=os.environ) -> bool:
-    return bool(environ.get("SPACE_ID"))
+    return bool(settings.text("SPACE_ID", environ))
 
 
 def training_caps(environ=os.environ) -> TrainingCaps:
     """Locally training is on unless STUDIO_TRAINING=0, with generous caps; on a Space only with
     STUDIO_TRAINING=1, and every visitor shares one small budget."""
-    setting = environ.get(TRAINING_ENV, "").strip().lower()
+    chosen = settings.flag(TRAINING_ENV, environ) if settings.text(TRAINING_ENV, environ) else None
     if on_space(environ):
-        enabled = setting in ("1", "true", "yes", "on")
+        enabled = chosen is True
         return TrainingCaps(enabled, "" if enabled else f"training is off on this Space "
                                                         f"(its owner can set {TRAINING_ENV}=1)",
                             max_steps=500, max_minutes=30, max_batch_size=16, max_limit_eval=100,
                             jobs_per_day=20, max_queued=4)
-    enabled = setting not in ("0", "false", "no", "off")
+    enabled = chosen is not False
     return TrainingCaps(enabled, "" if enabled else f"training is off ({TRAINING_ENV}=0)",
                         max_steps=20_000, max_minutes=12 * 60, max_batch_size=64,
                         max_limit_eval=1_000)

@@ -32,6 +32,7 @@ import threading
 import time
 from pathlib import Path
 
+from summarizer import settings
 from summarizer.data import resolve_source
 from summarizer.errors import UserError, one_line
 from summarizer.hosting import on_zero_gpu
@@ -143,7 +144,7 @@ class TrainingJobs:
                  data_source: str | None = None, caps: TrainingCaps | None = None,
                  on_registered=None, slice_seconds: float = SLICE_SECONDS):
         self.registry = registry
-        self.folder = Path(folder or os.environ.get(JOBS_ENV) or DEFAULT_JOBS_DIR).expanduser()
+        self.folder = Path(folder or settings.text(JOBS_ENV) or DEFAULT_JOBS_DIR).expanduser()
         self.folder.mkdir(parents=True, exist_ok=True)
         self.runtime_file = self.folder / RUNTIME_REGISTRY
         self.data_source = resolve_source(data_source)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from summarizer.studio import Studio
+from training.jobs import TrainingJobs
 
 from . import admission
 from .common import LIGHT
@@ -14,6 +15,7 @@ from .components.benchmark import create_benchmark_tab
 from .components.compare import FILL_SAMPLE_JS, create_compare_tab
 from .components.leaderboard import create_leaderboard_tab
 from .components.tools import add_summarize_endpoint
+from .components.train import create_train_tab
 
 CONCURRENCY = 1  # two CPU cores: one generation at a time is fastest for everyone
 
@@ -41,8 +43,10 @@ class PageLoad:
         return gr.CheckboxGroup(**update), gr.CheckboxGroup(**update)
 
 
-def create_interface(studio: Studio, queue_size: int = 16, concurrency: int = CONCURRENCY) -> gr.Blocks:
-    """The Blocks of the app around `studio`.
+def create_interface(studio: Studio, queue_size: int = 16, concurrency: int = CONCURRENCY,
+                     jobs: TrainingJobs | None = None) -> gr.Blocks:
+    """The Blocks of the app around `studio` (and `jobs`, the Train tab's service: by default one
+    on the studio's registry and data, kept in $STUDIO_JOBS_DIR).
 
     `concurrency` model requests (/compare, /batch, /summarize) run at once (one on a CPU; see
     summarizer.hosting.queue_plan); `queue_size` more may wait, and past that they are refused
@@ -50,6 +54,8 @@ def create_interface(studio: Studio, queue_size: int = 16, concurrency: int = CO
     limit: a vote is never refused because comparisons are waiting.
     """
     preselected = studio.models.default_models()  # before the status check: what the registry lists
+    jobs = jobs or TrainingJobs(studio.registry, data_source=studio.examples.data_source,
+                                on_registered=studio.models.registered)
     with gr.Blocks(title="DialogSum Studio", delete_cache=(3600, 3600), analytics_enabled=False) as demo:
         admission.install(demo, running=concurrency, waiting=queue_size)  # before the tabs' events
         gr.Markdown(INTRO)
@@ -62,11 +68,14 @@ def create_interface(studio: Studio, queue_size: int = 16, concurrency: int = CO
                 benchmark = create_benchmark_tab(studio)
             with gr.Tab("Leaderboard", id="leaderboard") as leaderboard_tab:
                 leaderboard = create_leaderboard_tab(studio)
+            with gr.Tab("Train", id="train"):
+                train = create_train_tab(jobs, studio.models, [compare["models"], batch["models"]])
             with gr.Tab("API & limits", id="api"):
                 create_api_tab(studio, queue_size)
         add_summarize_endpoint(studio)  # /summarize: one model, text out (an MCP tool with STUDIO_MCP=1)
 
-        demo.load(PageLoad(studio, preselected).models, None, [compare["models"], batch["models"]], api_visibility="private", **LIGHT)
+        demo.load(PageLoad(studio, preselected).models, None, [compare["models"], batch["models"]],
+                  api_visibility="private", **LIGHT)
         load_benchmark, benchmark_outputs = benchmark["load"]
         demo.load(load_benchmark, None, benchmark_outputs, api_visibility="private", **LIGHT)
         # Blind is on for people from the first paint; the component's own value (off) stays the
@@ -75,6 +84,8 @@ def create_interface(studio: Studio, queue_size: int = 16, concurrency: int = CO
         demo.load(None, None, compare["sample"], js=FILL_SAMPLE_JS)
         # The board follows the votes: on opening the tab and after each vote.
         leaderboard_tab.select(*leaderboard["load"], api_visibility="private", **LIGHT)
+        # A `?job=ID` link opens the Train tab's view on that job (a reload finds the job again).
+        demo.load(*train["load"], api_visibility="private", **LIGHT)
         compare["voted"].success(*leaderboard["load"], api_visibility="private", **LIGHT)
 
     demo.queue(default_concurrency_limit=concurrency, max_size=None)

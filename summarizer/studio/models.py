@@ -70,6 +70,10 @@ class ModelCatalog:
         self._checked.set()
         return statuses
 
+    def registered(self, spec=None) -> None:
+        """A model was added to the registry at run time (a finished training job): check again."""
+        self.refresh_statuses()
+
     def wait_for_statuses(self, timeout: float) -> bool:
         """Wait (up to `timeout` seconds) for the first status check; True once it is done."""
         return self._checked.wait(timeout)

@@ -73,11 +73,95 @@ def rouge_frame(status: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["step", "ROUGE-1", "ROUGE-2", "ROUGE-L", "dev rows"])
 
 
-def create_train_tab(studio, jobs: TrainingJobs | None = None) -> dict:
-    """The tab; `jobs` defaults to a service on the studio's registry and data."""
-    jobs = jobs or TrainingJobs(studio.registry, data_source=studio.data_source,
-                                on_registered=lambda spec: studio.refresh_statuses())
-    caps = jobs.caps
+class TrainHandlers:
+    """The Train tab's events, on the server's TrainingJobs (their signatures are the API's)."""
+
+    def __init__(self, jobs: TrainingJobs, catalog=None):
+        self.jobs, self.catalog = jobs, catalog  # catalog: the Studio's models, refreshed as jobs finish
+
+    def show(self, job: str):
+        """Where `job` stands, as the tab shows it (and the Compare/Batch model lists once it is done)."""
+        lists = (gr.skip(), gr.skip())
+        if not (job or "").strip():
+            return ("", loss_frame({"losses": []}), rouge_frame({"rouge": []}), gr.Button(visible=False),
+                    gr.Button(visible=False), gr.File(visible=False), gr.Timer(active=False), *lists)
+        with shown_to_user():
+            current = self.jobs.status(job.strip())
+        active = current["state"] in ("queued", "running")
+        keepable = current["state"] == "stopped" and current.get("checkpoint") and not current.get("model")
+        zipped = (str(self.jobs.model_zip(current["job_id"]))
+                  if current["state"] == "done" and current["model"] else None)
+        if current.get("model") and self.catalog is not None:
+            lists = (gr.CheckboxGroup(choices=self.catalog.model_choices()),) * 2
+        return (status_text(current), loss_frame(current), rouge_frame(current),
+                gr.Button(visible=active), gr.Button(visible=bool(keepable)),
+                gr.File(value=zipped, visible=bool(zipped)), gr.Timer(active=active), *lists)
+
+    def train_status(self, job_id: str) -> dict:
+        """The job's status: state (queued, running, done, failed, stopped), step, max_steps,
+        losses [[step, loss]], rouge [{step, rouge1, rouge2, rougeL, rougeLsum, n}], model (its
+        registry name once done), error, queue_position, eta_seconds, trainable_share, caps."""
+        with shown_to_user():
+            return self.jobs.status((job_id or "").strip())
+
+    def train_stop(self, job_id: str) -> dict:
+        """Stop a job (a running one saves the step it reached first); its status."""
+        with shown_to_user():
+            return self.jobs.stop((job_id or "").strip())
+
+    def register_checkpoint(self, job: str):
+        with shown_to_user():
+            self.jobs.register_checkpoint(job.strip())
+        return self.show(job)
+
+    def stop_job(self, job: str):
+        with shown_to_user():
+            self.jobs.stop(job.strip())
+        return self.show(job)
+
+    def open_link(self, request: gr.Request):
+        """A `?job=ID` link opens on that job (an unknown id opens on nothing)."""
+        job = ((getattr(request, "query_params", None) or {}).get("job") or "").strip()
+        try:
+            self.jobs.status(job)
+        except UserError:
+            job = ""
+        return (job, *self.show(job))
+
+    def train(self, method: str = "lora", base: str = "mini-original", name: str = "", max_steps: float = 300,
+              per_device_train_batch_size: float = 8, learning_rate: float | None = None,
+              limit_train: float | None = 2000, lora_r: float | None = None,
+              lora_alpha: float | None = None, target_modules: list[str] | None = None,
+              num_virtual_tokens: float | None = None, prompt: str = "", upload: str | None = None,
+              request: gr.Request = None) -> str:
+        """Start a training job and return its id at once (follow it with /train_status).
+        Settings are training's fields; method-specific ones apply to their method only; an
+        `upload` (CSV/JSONL with dialogue and summary columns) replaces DialogSum train."""
+        params = {"method": method, "base": base, "name": (name or "").strip(), "max_steps": max_steps,
+                  "per_device_train_batch_size": per_device_train_batch_size,
+                  "learning_rate": learning_rate, "limit_train": limit_train or None}
+        if method == "lora":
+            params.update(lora_r=lora_r, lora_alpha=lora_alpha, target_modules=target_modules or None)
+        elif method == "prompt-tuning":
+            params.update(num_virtual_tokens=num_virtual_tokens)
+        if isinstance(prompt, str) and prompt.strip():
+            params["prompt"] = prompt
+        with shown_to_user():
+            if not params["name"]:
+                raise UserError("give the new model a name")
+            return self.jobs.submit(params, client_address(request) or "anonymous", upload=upload)
+
+
+def switch_method(chosen: str):
+    """The method's own settings shown, and its default learning rate."""
+    return (gr.Number(value=_defaults(chosen)["learning_rate"]), gr.Row(visible=chosen == "lora"),
+            gr.Row(visible=chosen == "prompt-tuning"))
+
+
+def create_train_tab(jobs: TrainingJobs, catalog=None, model_lists: list | None = None) -> dict:
+    """The tab, wired to a TrainHandlers on `jobs`; `model_lists` (Compare's and Batch's model
+    checkboxes) get a finished job's model."""
+    handlers = TrainHandlers(jobs, catalog)
     form = _create_form(jobs)
     job_id = gr.Textbox(label="Job id", placeholder="a job id to follow", elem_id="train-job-id")
     status = gr.Markdown(elem_id="train-status")
@@ -92,66 +176,21 @@ def create_train_tab(studio, jobs: TrainingJobs | None = None) -> dict:
     download = gr.File(label="Download the model (zip)", visible=False, interactive=False,
                        elem_id="train-download")
     timer = gr.Timer(POLL_SECONDS, active=False)
-    shown = [status, losses, rouge, stop, keep, download, timer]
-
-    def show(job: str):
-        if not (job or "").strip():
-            return "", loss_frame({"losses": []}), rouge_frame({"rouge": []}), gr.Button(visible=False), \
-                gr.Button(visible=False), gr.File(visible=False), gr.Timer(active=False)
-        with shown_to_user():
-            current = jobs.status(job.strip())
-        active = current["state"] in ("queued", "running")
-        keepable = current["state"] == "stopped" and current.get("checkpoint") and not current.get("model")
-        zipped = str(jobs.model_zip(current["job_id"])) if current["state"] == "done" and current["model"] else None
-        return (status_text(current), loss_frame(current), rouge_frame(current),
-                gr.Button(visible=active), gr.Button(visible=bool(keepable)),
-                gr.File(value=zipped, visible=bool(zipped)), gr.Timer(active=active))
-
-    def train_status(job_id: str) -> dict:
-        """The job's status: state (queued, running, done, failed, stopped), step, max_steps,
-        losses [[step, loss]], rouge [{step, rouge1, rouge2, rougeL, rougeLsum, n}], model (its
-        registry name once done), error, queue_position, eta_seconds, trainable_share, caps."""
-        with shown_to_user():
-            return jobs.status((job_id or "").strip())
-
-    def train_stop(job_id: str) -> dict:
-        """Stop a job (a running one saves the step it reached first); its status."""
-        with shown_to_user():
-            return jobs.stop((job_id or "").strip())
-
-    def register_checkpoint(job: str):
-        with shown_to_user():
-            jobs.register_checkpoint(job.strip())
-        return show(job)
-
-    def stop_job(job: str):
-        with shown_to_user():
-            jobs.stop(job.strip())
-        return show(job)
-
-    def open_link(request: gr.Request):
-        """A `?job=ID` link opens on that job (an unknown id opens on nothing)."""
-        job = ((getattr(request, "query_params", None) or {}).get("job") or "").strip()
-        try:
-            jobs.status(job)
-        except UserError:
-            job = ""
-        return (job, *show(job))
-
+    lists = list(model_lists or [gr.State(None), gr.State(None)])
+    shown = [status, losses, rouge, stop, keep, download, timer, *lists]
     start = form.pop("start")
-    train = _starter(jobs)
-    inputs = [form[p] for p in inspect.signature(train).parameters if p in form]
-    start.click(train, inputs, job_id, api_name="train",
-                **LIGHT).success(show, job_id, shown, api_visibility="private", **LIGHT)
-    job_id.submit(show, job_id, shown, api_visibility="private", **LIGHT)
-    timer.tick(show, job_id, shown, api_visibility="private", **LIGHT)
-    stop.click(stop_job, job_id, shown, api_visibility="private", **LIGHT)
-    keep.click(register_checkpoint, job_id, shown, api_visibility="private", **LIGHT)
-    gr.api(train_status, api_name="train_status", **LIGHT)
-    gr.api(train_stop, api_name="train_stop", **LIGHT)
-    if not caps.enabled:
-        gr.Markdown(f"*{caps.reason}*")
-    return {"jobs": jobs, "job_id": job_id, "load": (open_link, None, [job_id, *shown])}
+    inputs = [form[p] for p in inspect.signature(handlers.train).parameters if p in form]
+    start.click(handlers.train, inputs, job_id, api_name="train",
+                **LIGHT).success(handlers.show, job_id, shown, api_visibility="private", **LIGHT)
+    job_id.submit(handlers.show, job_id, shown, api_visibility="private", **LIGHT)
+    timer.tick(handlers.show, job_id, shown, api_visibility="private", **LIGHT)
+    stop.click(handlers.stop_job, job_id, shown, api_visibility="private", **LIGHT)
+    keep.click(handlers.register_checkpoint, job_id, shown, api_visibility="private", **LIGHT)
+    gr.api(handlers.train_status, api_name="train_status", **LIGHT)
+    gr.api(handlers.train_stop, api_name="train_stop", **LIGHT)
+    if not jobs.caps.enabled:
+        gr.Markdown(f"*{jobs.caps.reason}*")
+    return {"jobs": jobs, "job_id": job_id, "load": (handlers.open_link, None, [job_id, *shown])}
 
 
 def _create_form(jobs: TrainingJobs) -> dict:
@@ -195,41 +234,9 @@ def _create_form(jobs: TrainingJobs) -> dict:
     start = gr.Button("Start training ▶", variant="primary", elem_id="train-start",
                       interactive=caps.enabled)
 
-    def switch(chosen: str):
-        return (gr.Number(value=_defaults(chosen)["learning_rate"]), gr.Row(visible=chosen == "lora"),
-                gr.Row(visible=chosen == "prompt-tuning"))
-
-    method.change(switch, method, [learning_rate, lora_row, prompt_row], api_visibility="private")
+    method.change(switch_method, method, [learning_rate, lora_row, prompt_row], api_visibility="private")
     return {"method": method, "base": base, "name": name, "max_steps": max_steps,
             "per_device_train_batch_size": batch, "learning_rate": learning_rate,
             "limit_train": limit_train, "lora_r": lora_r, "lora_alpha": lora_alpha,
             "target_modules": targets, "num_virtual_tokens": virtual, "prompt": prompt,
             "upload": upload, "start": start}
-
-
-def _starter(jobs: TrainingJobs):
-    """/train: its parameters are training's field names (the form's components are passed in
-    this signature's order)."""
-    def train(method: str = "lora", base: str = "mini-original", name: str = "", max_steps: float = 300,
-              per_device_train_batch_size: float = 8, learning_rate: float | None = None,
-              limit_train: float | None = 2000, lora_r: float | None = None,
-              lora_alpha: float | None = None, target_modules: list[str] | None = None,
-              num_virtual_tokens: float | None = None, prompt: str = "", upload: str | None = None,
-              request: gr.Request = None) -> str:
-        """Start a training job and return its id at once (follow it with /train_status).
-        Settings are training's fields; method-specific ones apply to their method only; an
-        `upload` (CSV/JSONL with dialogue and summary columns) replaces DialogSum train."""
-        params = {"method": method, "base": base, "name": (name or "").strip(), "max_steps": max_steps,
-                  "per_device_train_batch_size": per_device_train_batch_size,
-                  "learning_rate": learning_rate, "limit_train": limit_train or None}
-        if method == "lora":
-            params.update(lora_r=lora_r, lora_alpha=lora_alpha, target_modules=target_modules or None)
-        elif method == "prompt-tuning":
-            params.update(num_virtual_tokens=num_virtual_tokens)
-        if (prompt or "").strip():
-            params["prompt"] = prompt
-        with shown_to_user():
-            if not params["name"]:
-                raise UserError("give the new model a name")
-            return jobs.submit(params, client_address(request) or "anonymous", upload=upload)
-    return train
