@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import weakref
 
 from . import kernels
 
@@ -209,6 +210,106 @@ def _rms_norm(norm, x, kernel: bool = False):
     return norm.weight * x
 
 
+class _EncoderLayer:
+    """The pieces of one T5 encoder block."""
+
+    def __init__(self, block):
+        attention, ff = block.layer[0], block.layer[1]
+        self.norm1, self.norm2 = attention.layer_norm, ff.layer_norm
+        self.q, self.k, self.v, self.o = (_Linear(getattr(attention.SelfAttention, n)) for n in "qkvo")
+        dense = ff.DenseReluDense
+        self.gated = hasattr(dense, "wi_0")
+        if self.gated:
+            self.wi_0, self.wi_1 = _Linear(dense.wi_0), _Linear(dense.wi_1)
+        else:
+            self.wi = _Linear(dense.wi)
+        self.wo, self.act = _Linear(dense.wo), dense.act
+
+
+class _Encoder:
+    """The T5 encoder over the real tokens of a batch only, packed one row after another.
+
+    At batch 16 the encoder is most of the work, and `generate` runs it on the padded batch: every
+    projection and feed-forward also computes the padding (a third of the tokens of a
+    length-sorted batch of DialogSum prompts), and every layer rebuilds a batch x heads x L x L
+    float mask from the position bias. Here the per-token work (norms, projections, feed-forward)
+    runs on the packed real tokens; attention runs row by row over that row's own tokens, with the
+    position bias (which depends only on the distance between positions) sliced once for all
+    layers, so no padding is ever attended or computed. The ops are the encoder's own (its linear
+    layers, LoRA included; sdpa with the bias as additive mask; the same RMS norm and activation),
+    so results agree with the padded encoder to float rounding.
+    """
+
+    def __init__(self, t5):
+        import torch
+        stack = t5.encoder
+        self.embed = stack.embed_tokens
+        self.layers = [_EncoderLayer(block) for block in stack.block]
+        self.bias_module = stack.block[0].layer[0].SelfAttention
+        self.final_norm = stack.final_layer_norm
+        self.heads, self.d_kv = t5.config.num_heads, t5.config.d_kv
+        compiled = t5.device.type == "cpu" and kernels.enabled() and kernels.library() is not None
+        self.kernel = compiled and getattr(t5.lm_head, "weight", None) is not None and t5.lm_head.weight.dtype == torch.float32
+        self.gelu_gate = self.kernel and all(
+            layer.gated and type(layer.act).__name__ == "NewGELUActivation" for layer in self.layers)
+        self.usable = all(type(n.weight) is torch.nn.Parameter and n.weight.dtype == torch.float32
+                          for layer in self.layers for n in (layer.norm1, layer.norm2))
+
+    def __call__(self, input_ids, inputs_embeds, mask, adapter_names):
+        """(rows x length x d_model, zeros at padding) as the T5 encoder gives it, or None where this
+        batch is not a prefix-padded fp32 one (the caller runs the model's encoder then)."""
+        import torch
+        lengths = mask.sum(dim=1)
+        positions = torch.arange(mask.shape[1], device=mask.device)
+        if not self.usable or not bool((mask.bool() == (positions[None, :] < lengths[:, None])).all()):
+            return None
+        keep = mask.bool()
+        embeds = self.embed(input_ids[keep]) if inputs_embeds is None else inputs_embeds[keep]
+        if embeds.dtype != torch.float32:
+            return None
+        lengths = lengths.tolist()
+        names = None
+        if adapter_names is not None:
+            names = [name for name, n in zip(adapter_names, lengths) for _ in range(n)]
+        longest = max(lengths)
+        bias = self.bias_module.compute_bias(longest, longest, device=embeds.device)[0]  # heads x L x L
+        biases = {n: bias[:, :n, :n].contiguous() for n in set(lengths)}
+        hidden = embeds.contiguous()
+        for layer in self.layers:
+            self._attention_block(layer, hidden, lengths, biases, names)
+            self._feed_forward(layer, hidden, names)
+        hidden = _rms_norm(self.final_norm, hidden, self.kernel)
+        out = hidden.new_zeros((mask.shape[0], mask.shape[1], hidden.shape[-1]))
+        out[keep] = hidden
+        return out
+
+    def _attention_block(self, layer, hidden, lengths, biases, names):
+        import torch
+        from torch.nn.functional import scaled_dot_product_attention as sdpa
+        x = _rms_norm(layer.norm1, hidden, self.kernel)
+        q, k, v = layer.q(x, names), layer.k(x, names), layer.v(x, names)
+        out = torch.empty_like(q)
+        start = 0
+        for n in lengths:  # each row over its own tokens: no padding attended
+            shape = (n, self.heads, self.d_kv)
+            rows = slice(start, start + n)
+            att = sdpa(q[rows].view(shape).transpose(0, 1), k[rows].view(shape).transpose(0, 1),
+                       v[rows].view(shape).transpose(0, 1), attn_mask=biases[n], scale=1.0)
+            out[rows] = att.transpose(0, 1).reshape(n, -1)
+            start += n
+        hidden.add_(layer.o(out, names))
+
+    def _feed_forward(self, layer, hidden, names):
+        x = _rms_norm(layer.norm2, hidden, self.kernel)
+        if layer.gated:
+            x, up = layer.wi_0(x, names), layer.wi_1(x, names)
+            if not (self.gelu_gate and kernels.gelu_gate(x, up)):
+                x = layer.act(x) * up
+        else:
+            x = layer.act(layer.wi(x, names))
+        hidden.add_(layer.wo(x, names))
+
+
 class _Decoder:
     """The decoder of one T5, run one token at a time over a preallocated cache."""
 
@@ -218,7 +319,8 @@ class _Decoder:
         from transformers.models.t5.modeling_t5 import eager_attention_forward
 
         config = t5.config
-        self.t5 = t5
+        self.t5 = weakref.ref(t5)  # the cache of views must not keep a model's weights alive
+        self.encoder = _Encoder(t5)
         self.heads, self.d_kv = config.num_heads, config.d_kv
         self.layers = [_Layer(block) for block in t5.decoder.block]
         self.bias_module = t5.decoder.block[0].layer[0].SelfAttention
@@ -232,6 +334,7 @@ class _Decoder:
         # The compiled CPU kernels (summarizer/kernels) for attention, norms and the activation;
         # projections decide for themselves (a LoRA-wrapped one stays PEFT's).
         compiled = t5.device.type == "cpu" and kernels.enabled() and kernels.library() is not None
+        self.compiled = compiled
         gated_gelu = all(layer.gated and type(layer.act).__name__ == "NewGELUActivation" for layer in self.layers)
         relu = all(not layer.gated and type(layer.act) is torch.nn.ReLU for layer in self.layers)
         self.kernel = self.dtype == torch.float32 and compiled
@@ -270,7 +373,7 @@ class _Decoder:
         """A fresh cache for `encoder_out` rows: cross-attention K/V once, self-attention buffers empty."""
         import torch
         rows, source = encoder_out.shape[:2]
-        found = self._whole_step_weights(adapter_names) if rows <= kernels.MAX_ROWS else None
+        found = self._whole_step_weights(adapter_names) if rows <= kernels.MAX_STEP_ROWS else None
         shape = (rows, source, self.heads, self.d_kv)
         cross = [(layer.cross_k(encoder_out, adapter_names).view(shape).transpose(1, 2),
                   layer.cross_v(encoder_out, adapter_names).view(shape).transpose(1, 2))
@@ -290,7 +393,7 @@ class _Decoder:
         cache = [torch.empty((2, rows, self.heads, steps, self.d_kv), dtype=dtype, device=encoder_out.device)
                  for _ in self.layers]
         state = {"cross": cross, "cross_bias": cross_bias, "self_bias": self_bias, "cache": cache,
-                 "adapter_names": adapter_names, "whole_step": None}
+                 "adapter_names": adapter_names, "whole_step": None, "rows": rows, "held": None}
         if found is not None:
             weights, final_norm, lm_head = found
             state["whole_step"] = kernels.DecoderStep(
@@ -316,14 +419,47 @@ class _Decoder:
         if state["whole_step"] is not None:
             state["whole_step"].bind(state["cache"], state["cross"], state["cross_bias"])
 
-    def step(self, state, tokens, t: int):
-        """Logits (float32, rows x vocab) for `tokens` (rows,) at decoder position `t`."""
+    def _hold(self, state, active):
+        """Per-op path: the positions of the `active` rows among the rows the state holds, after
+        dropping finished rows from the state once a quarter of them have finished (each drop copies
+        the caches, so not at every row that ends)."""
+        import torch
+        held = state["held"]
+        if held is None:
+            held = state["held"] = torch.arange(state["rows"])
+        if len(active) <= 0.75 * len(held):
+            keep = torch.searchsorted(held, active)
+            state["cache"] = [c.index_select(1, keep) for c in state["cache"]]
+            state["cross"] = [(k.index_select(0, keep), v.index_select(0, keep)) for k, v in state["cross"]]
+            if state["cross_bias"].shape[0] > 1:
+                state["cross_bias"] = state["cross_bias"].index_select(0, keep)
+            if state["adapter_names"] is not None:
+                state["adapter_names"] = [state["adapter_names"][i] for i in keep.tolist()]
+            held = state["held"] = active.clone()
+        return None if len(held) == len(active) else torch.searchsorted(held, active)
+
+    def step(self, state, tokens, t: int, active=None):
+        """Logits (float32, rows x vocab) for `tokens` (rows,) at decoder position `t`.
+
+        `active` (greedy search): the rows still decoding, ascending, one token each in `tokens`;
+        logits come back for those rows only, and finished rows are no longer computed.
+        """
+        import torch
+        if state["whole_step"] is not None:  # every layer plain (fp32 or bf16 weights): one C call (decode.c)
+            hidden = self.embed(tokens).to(torch.float32).contiguous()
+            index = None if active is None or len(active) == state["rows"] else active
+            return state["whole_step"](hidden, state["self_bias"][t], t, index)
+        positions = None if active is None else self._hold(state, active)
+        if positions is not None:  # rows held but finished: fed a token, their logits dropped
+            fed = torch.zeros(len(state["held"]), dtype=tokens.dtype)
+            fed[positions] = tokens
+            return self._step_by_op(state, fed, t)[positions]
+        return self._step_by_op(state, tokens, t)
+
+    def _step_by_op(self, state, tokens, t: int):
         import torch
         names = state["adapter_names"]
         rows = tokens.shape[0]
-        if state["whole_step"] is not None:  # every layer plain (fp32 or bf16 weights): one C call (decode.c)
-            hidden = self.embed(tokens).to(torch.float32).contiguous()
-            return state["whole_step"](hidden, state["self_bias"][t], t)
         hidden = self.embed(tokens[:, None])
         head_shape = (rows, 1, self.heads, self.d_kv)
         self_bias, cross_bias = state["self_bias"][t], state["cross_bias"]
@@ -356,20 +492,25 @@ class _Decoder:
         return self.lm_head(hidden, names)[:, -1].to(copy=True, dtype=torch.float32)
 
 
-_DECODERS: dict[int, _Decoder] = {}  # id(T5 model) -> its decoder view (weights shared, not copied)
+# T5 model -> its decoder view (weights shared, not copied). Weak: a model that is unloaded goes,
+# with its view and everything the view points at.
+_DECODERS: "weakref.WeakKeyDictionary[object, _Decoder]" = weakref.WeakKeyDictionary()
 
 
 def _decoder_for(t5) -> _Decoder:
-    decoder = _DECODERS.get(id(t5))
-    if decoder is None or decoder.t5 is not t5 or _stale(decoder):
-        decoder = _DECODERS[id(t5)] = _Decoder(t5)
+    decoder = _DECODERS.get(t5)
+    if decoder is None or _stale(decoder, t5):
+        decoder = _DECODERS[t5] = _Decoder(t5)
     return decoder
 
 
-def _stale(decoder: _Decoder) -> bool:
-    """Adapters added or removed since: the wrapped modules changed under the view."""
-    block = decoder.t5.decoder.block[0].layer[0].SelfAttention
-    return decoder.layers[0].q.module is not block.q
+def _stale(decoder: _Decoder, t5) -> bool:
+    """Adapters added or removed since (the wrapped modules changed under the view), or the kernels
+    became available after a failed build was retried."""
+    block = t5.decoder.block[0].layer[0].SelfAttention
+    if decoder.layers[0].q.module is not block.q:
+        return True
+    return decoder.compiled is False and t5.device.type == "cpu" and kernels.enabled() and kernels.library() is not None
 
 
 def generate(model, input_ids=None, attention_mask=None, inputs_embeds=None, adapter_names=None,
@@ -401,7 +542,10 @@ def generate(model, input_ids=None, attention_mask=None, inputs_embeds=None, ada
         encoder_kwargs["inputs_embeds"] = inputs_embeds
     else:
         encoder_kwargs["input_ids"] = input_ids
-    if adapter_names is not None:
+    encoded = None if t5.training else decoder.encoder(input_ids, inputs_embeds, attention_mask, adapter_names)
+    if encoded is not None:
+        pass
+    elif adapter_names is not None:
         with peft._enable_peft_forward_hooks(adapter_names=adapter_names):
             encoded = t5.get_encoder()(**encoder_kwargs).last_hidden_state
     else:
@@ -413,6 +557,8 @@ def generate(model, input_ids=None, attention_mask=None, inputs_embeds=None, ada
 
 
 def _greedy(decoder: _Decoder, encoded, mask, adapter_names, config, streamer):
+    """generate's greedy search; rows that have produced EOS are no longer computed (generate
+    keeps decoding them and replaces their tokens with padding, which is what they get here)."""
     import torch
 
     rows = encoded.shape[0]
@@ -424,25 +570,30 @@ def _greedy(decoder: _Decoder, encoded, mask, adapter_names, config, streamer):
     blocker.add(tokens.tolist())
     if streamer is not None:
         streamer.put(tokens[:, None].cpu())
-    unfinished = torch.ones(rows, dtype=torch.long, device=encoded.device)
+    active = torch.arange(rows) if eos is not None else None  # the rows still decoding, ascending
+    fed = tokens
     state = decoder.start(encoded, mask, max_length, adapter_names)
     length = 1
     while length < max_length:
-        scores = decoder.step(state, tokens, length - 1)
+        scores = decoder.step(state, fed, length - 1, active)
         _block_eos(scores, config, length, eos)
-        blocker.block(scores)
-        tokens = torch.argmax(scores, dim=-1)
-        if eos is not None:
-            tokens = tokens * unfinished + pad * (1 - unfinished)
+        blocker.block(scores, None if active is None else active.tolist())
+        chosen = torch.argmax(scores, dim=-1)
+        if active is None:
+            tokens = fed = chosen
+        else:
+            tokens = torch.full((rows,), pad, dtype=torch.long, device=encoded.device)
+            tokens[active] = chosen
         sequences.append(tokens)
         length += 1
         blocker.add(tokens.tolist())
-        if eos is not None:
-            unfinished = unfinished & ~torch.isin(tokens, eos)
         if streamer is not None:
             streamer.put(tokens.cpu())
-        if eos is not None and int(unfinished.max()) == 0:
-            break
+        if active is not None:
+            going = ~torch.isin(chosen, eos)
+            active, fed = active[going], chosen[going]
+            if len(active) == 0:
+                break
     if streamer is not None:
         streamer.end()
     return torch.stack(sequences, dim=1)
@@ -478,15 +629,17 @@ class _NgramBlocker:
                 prefix = tuple(history[-self.n:-1])
                 self.seen[row].setdefault(prefix, []).append(token)
 
-    def block(self, scores) -> None:
+    def block(self, scores, rows: list[int] | None = None) -> None:
+        """-inf for the banned tokens; `rows`: which row each line of `scores` is (default: all, in order)."""
         if self.n <= 0:
             return
-        for row, history in enumerate(self.history):
+        for line, row in enumerate(range(len(self.history)) if rows is None else rows):
+            history = self.history[row]
             if len(history) + 1 < self.n:
                 continue
             banned = self.seen[row].get(tuple(history[len(history) + 1 - self.n:]), [])
             if banned:
-                scores[row, banned] = -math.inf
+                scores[line, banned] = -math.inf
 
     @classmethod
     def from_sequences(cls, n: int, sequences: list[list[int]]) -> "_NgramBlocker":

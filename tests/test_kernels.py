@@ -43,7 +43,10 @@ def test_attention_matches_sdpa_with_bias_and_mask():
             q.view(rows, 1, heads, d).transpose(1, 2), keys, values, attn_mask=b, scale=1.0)
         got = kernels.attend(q, keys, values, b)
         torch.testing.assert_close(got, expected.transpose(1, 2).reshape(rows, 1, -1), rtol=1e-5, atol=1e-5)
-    assert kernels.attend(q, keys.transpose(2, 3), values, bias) is None  # keys not laid out by position
+    by_dimension = cache[0].transpose(2, 3).contiguous().transpose(2, 3)[:, :, :length]
+    assert kernels.attend(q, by_dimension, by_dimension, bias) is None  # keys not laid out by position
+    with pytest.raises(kernels.KernelArgumentError):  # a shape that does not fit: refused before C
+        kernels.attend(q, keys.transpose(2, 3), values, bias)
 
 
 def test_rms_norm_and_gated_gelu_match_transformers():
@@ -68,7 +71,7 @@ def test_builds_once_into_the_cache_and_atomically(tmp_path, monkeypatch):
     assert built.parent == tmp_path / "dialogsum-studio" / "kernels" and built.is_file()
     stamp = built.stat().st_mtime_ns
     assert kernels._build(kernels._compiler()) == built and built.stat().st_mtime_ns == stamp
-    assert [p.name for p in built.parent.iterdir()] == [built.name]  # no partial file left
+    assert sorted(p.name for p in built.parent.iterdir()) == sorted([built.name, "build.lock"])  # no partial file
 
 
 def test_switched_off_the_kernels_decline_and_decoding_still_matches_generate(monkeypatch, tiny_models):
