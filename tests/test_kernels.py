@@ -179,3 +179,105 @@ def test_whole_step_with_bf16_weights_is_the_fp32_step_on_the_rounded_weights():
             # random-init logits are ~1e3 here: a few fp32 ulps of summation order, not the rounding
             torch.testing.assert_close(bf16.step(fast, tokens, t), expected, rtol=1e-4, atol=1e-3)
             tokens = expected.argmax(-1)
+
+
+# ---- Robustness (issue 26): shapes checked before C, one build across processes, failures retried.
+
+def test_a_kernel_given_a_wrong_shape_raises_one_line():
+    cases = [lambda: kernels.linear(torch.randn(2, 8), torch.randn(4, 9)),
+             lambda: kernels.rms_norm(torch.randn(3, 8), torch.randn(7), 1e-6),
+             lambda: kernels.gelu_gate(torch.randn(2, 8), torch.randn(2, 9)),
+             lambda: kernels.attend(torch.randn(2, 1, 32), torch.randn(2, 2, 5, 16), torch.randn(2, 2, 5, 16),
+                                    torch.randn(1, 2, 1, 4))]
+    for call in cases:
+        with pytest.raises(kernels.KernelArgumentError) as caught:
+            call()
+        assert "\n" not in str(caught.value) and str(caught.value).startswith("CPU kernel:")
+
+
+def _step_weights(d_model=16, heads=2, d_kv=8, d_ff=24, vocab=30, layers=1):
+    inner = heads * d_kv
+    shapes = [(d_model,), (inner, d_model), (inner, d_model), (inner, d_model), (d_model, inner), (d_model,),
+              (inner, d_model), (d_model, inner), (d_model,), (d_ff, d_model), (d_ff, d_model), (d_model, d_ff)]
+    return [[torch.randn(s) for s in shapes] for _ in range(layers)], torch.randn(d_model), torch.randn(vocab, d_model)
+
+
+def test_the_whole_step_checks_every_tensor_before_c():
+    layers, final_norm, lm_head = _step_weights()
+    args = dict(eps=1e-6, scale=None, rows=2, heads=2, d_kv=8, steps=4, source=5, gated=True)
+    step = kernels.DecoderStep(layers, final_norm, lm_head, **args)
+    cache = [torch.zeros(2, 2, 2, 4, 8)]
+    cross = [(torch.randn(2, 2, 5, 8), torch.randn(2, 2, 5, 8))]
+    step.bind(cache, cross, torch.zeros(1, 2, 1, 5))
+    logits = step(torch.randn(2, 16), torch.zeros(1, 2, 1, 1), 0)
+    assert logits.shape == (2, 30) and bool(torch.isfinite(logits).all())
+    bad = [layer[:] for layer in layers]
+    bad[0][4] = torch.randn(16, 15)  # o projection one column short
+    wrong = [lambda: kernels.DecoderStep(bad, final_norm, lm_head, **args),
+             lambda: step.bind([torch.zeros(2, 3, 2, 4, 8)], cross, torch.zeros(1, 2, 1, 5)),  # 3 rows
+             lambda: step(torch.randn(3, 16), torch.zeros(1, 2, 1, 1), 0),  # more rows than the caches
+             lambda: step(torch.randn(2, 16), torch.zeros(1, 2, 1, 1), 4),  # past the last step
+             lambda: step(torch.randn(1, 16), torch.zeros(1, 2, 1, 1), 0, torch.tensor([2])),  # no row 2
+             lambda: step(torch.randn(2, 16).t(), torch.zeros(1, 2, 1, 1), 0)]  # not contiguous
+    for call in wrong:
+        with pytest.raises(kernels.KernelArgumentError):
+            call()
+
+
+_COUNTING_CC = """#!/bin/sh
+echo built >> "$COUNT_FILE"
+sleep 1
+exec {cc} "$@"
+"""
+
+
+def test_two_processes_building_at_once_build_once(tmp_path):
+    """Two processes with an empty cache (torchrun ranks starting together): one compiles, the
+    other waits on the lock and loads that build."""
+    import os
+    import subprocess
+    import sys
+
+    real = kernels._compiler()
+    wrapper = tmp_path / "cc"
+    wrapper.write_text(_COUNTING_CC.format(cc=real))
+    wrapper.chmod(0o755)
+    count = tmp_path / "count"
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "CC": str(wrapper), "COUNT_FILE": str(count)}
+    code = "from summarizer import kernels; print(kernels._build(kernels._compiler()))"
+    root = str(kernels._SOURCE.parent.parent.parent)
+    runs = [subprocess.Popen([sys.executable, "-c", code], cwd=root, env=env, stdout=subprocess.PIPE, text=True)
+            for _ in range(2)]
+    paths = {run.communicate(timeout=300)[0].strip() for run in runs}
+    assert [run.returncode for run in runs] == [0, 0]
+    assert len(paths) == 1 and os.path.isfile(paths.pop())
+    assert count.read_text().split() == ["built"]
+
+
+def test_an_unwritable_cache_folder_builds_in_a_private_temporary_folder(tmp_path, monkeypatch):
+    import os
+    import tempfile
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")  # the cache folder cannot be created under a file
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    built = kernels._build(kernels._compiler())
+    assert built.parent == tmp_path / "tmp" / f"dialogsum-studio-kernels-{os.getuid()}" and built.is_file()
+    assert built.parent.stat().st_mode & 0o077 == 0
+
+
+def test_a_failed_build_is_tried_again_later(monkeypatch, tmp_path):
+    monkeypatch.setattr(kernels, "_library", None)
+    monkeypatch.setattr(kernels, "_tried", False)
+    monkeypatch.setattr(kernels, "_failed_at", None)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    real = kernels._compiler
+    monkeypatch.setattr(kernels, "_compiler", lambda: "/nonexistent/cc")
+    assert kernels.library() is None  # failed: not tried again at once
+    monkeypatch.setattr(kernels, "_compiler", real)
+    assert kernels.library() is None
+    assert not list(tmp_path.rglob("*.so"))  # nothing remembered on disk either
+    monkeypatch.setattr(kernels, "RETRY_SECONDS", 0.0)
+    assert kernels.library() is not None
