@@ -170,21 +170,64 @@ class _Layer:
         self.wo_dtype = weight.dtype if isinstance(weight, torch.Tensor) else None
 
 
+_ACTIVE = "\0active"  # rows without adapter_names: whichever adapter each LoRA layer has active
+
+
 def _plain_weight(module):
-    """The fp32 weight `module` applies right now as a bare projection, or None.
+    """The weight `module` applies right now as a bare projection (fp32 or bf16), or None.
 
     A LoRA layer counts when none of its adapters is active (the base model's rows once an
     adapter is loaded beside it); a merged one does not (PEFT would unmerge it first).
     """
+    found = _projection(module, [_ACTIVE])
+    return found[0] if found is not None and not found[1] else None
+
+
+def _projection(module, row_names):
+    """(base weight, {row name: (lora_A weight, lora_B weight, scaling)}) of a projection as decode.c
+    reads it for rows that use these adapter names, or None where it cannot (a bias, a merged or
+    DoRA layer, several adapters active at once, weights it cannot read in place)."""
     import torch
     if type(module) is torch.nn.Linear:
-        return module.weight if module.bias is None and kernels.usable_weight(module.weight, bf16=True) else None
+        usable = module.bias is None and kernels.usable_weight(module.weight, bf16=True)
+        return (module.weight, {}) if usable else None
     base = getattr(module, "base_layer", None)
     if base is None or getattr(module, "merged", True) or not hasattr(module, "lora_A"):
         return None
-    if not module.disable_adapters and any(name in module.lora_A for name in module.active_adapters):
+    found = _projection(base, row_names)
+    if found is None or found[1]:
         return None
-    return _plain_weight(base)
+    loras = {}
+    for name in set(row_names):
+        if name == _ACTIVE:
+            active = [] if module.disable_adapters else [a for a in module.active_adapters if a in module.lora_A]
+            if len(active) > 1:
+                return None
+            adapter = active[0] if active else None
+        else:
+            adapter = name if name in module.lora_A else None
+        if adapter is not None:
+            parts = _lora_weights(module, adapter)
+            if parts is None:
+                return None
+            loras[name] = parts
+    return found[0], loras
+
+
+def _lora_weights(module, adapter):
+    """(A, B, scaling) of plain LoRA `adapter` on `module` (what PEFT adds: B(A x) * scaling), or None."""
+    import torch
+    if adapter in getattr(module, "lora_variant", {}) or getattr(module, "lora_bias", {}).get(adapter, False):
+        return None
+    a, b = module.lora_A[adapter], module.lora_B[adapter]
+    if type(a) is not torch.nn.Linear or type(b) is not torch.nn.Linear or a.bias is not None or b.bias is not None:
+        return None
+    if not all(w.dtype == torch.float32 and w.device.type == "cpu" and w.is_contiguous() for w in (a.weight, b.weight)):
+        return None
+    dropout = module.lora_dropout[adapter]
+    if dropout.training and not isinstance(dropout, torch.nn.Identity):
+        return None
+    return a.weight, b.weight, float(module.scaling[adapter])
 
 
 def _plain_norm(norm):
@@ -310,6 +353,16 @@ class _Encoder:
         hidden.add_(layer.wo(x, names))
 
 
+def _lora_table(loras: dict, row_names: list):
+    """kernels.DecoderStep's LoRA argument: (adapter index per row, adapter count, {(layer, slot):
+    {adapter index: (A, B, scaling)}}), or None when no row has an adapter."""
+    names = sorted({name for by_name in loras.values() for name in by_name})
+    if not names:
+        return None
+    entries = {key: {names.index(name): parts for name, parts in by_name.items()} for key, by_name in loras.items()}
+    return [names.index(n) if n in names else -1 for n in row_names], len(names), entries
+
+
 class _Decoder:
     """The decoder of one T5, run one token at a time over a preallocated cache."""
 
@@ -342,38 +395,42 @@ class _Decoder:
         # decode.c's decoder_step: fp32 or bf16 weights (SUMMARIZER_QUANTIZE=bf16), gelu_new gated or ReLU
         self.whole = compiled and (gated_gelu or relu)
 
-    def _whole_step_weights(self, adapter_names):
-        """(per layer weights, final norm, lm_head) for decode.c's decoder_step, if this call can run
-        as one C call per token."""
+    def _whole_step_weights(self, adapter_names, rows: int):
+        """(per layer weights, final norm, lm_head, LoRA) for decode.c's decoder_step, if this call can
+        run as one C call per token: plain layers, and LoRA rows beside base rows (one adapter a row)."""
         import torch
         final_norm = _plain_norm(self.final_norm)
-        if not self.whole or adapter_names is not None or final_norm is None:
+        if not self.whole or final_norm is None:
             return None
         lm_head = _plain_weight(self.lm_head.module)
         if lm_head is None or type(self.embed) is not torch.nn.Embedding:
             return None
-        weights = []
-        for layer in self.layers:
-            if layer.gated:
-                up, down = (_plain_weight(layer.wi_0.module), _plain_weight(layer.wi_1.module))
-            else:
-                up, down = _plain_weight(layer.wi.module), None
-            projections = [_plain_weight(p.module) for p in (layer.q, layer.k, layer.v, layer.o)]
-            cross = [_plain_weight(layer.cross_q.module), _plain_weight(layer.cross_o.module)]
+        row_names = list(adapter_names) if adapter_names is not None else [_ACTIVE] * rows
+        weights, loras = [], {}
+        for index, layer in enumerate(self.layers):
+            slots = dict(q=layer.q, k=layer.k, v=layer.v, o=layer.o, cross_q=layer.cross_q, cross_o=layer.cross_o,
+                         wo=layer.wo, **(dict(wi_0=layer.wi_0, wi_1=layer.wi_1) if layer.gated else dict(wi_0=layer.wi)))
+            found = {name: _projection(p.module, row_names) for name, p in slots.items()}
+            if any(f is None or f[0].dtype != lm_head.dtype for f in found.values()):
+                return None
             norms = [_plain_norm(n) for n in (layer.norm1, layer.norm2, layer.norm3)]
-            found = [norms[0], *projections, norms[1], *cross, norms[2], up, down, _plain_weight(layer.wo.module)]
-            if any(w is None for i, w in enumerate(found) if not (i == 10 and not layer.gated)):
+            if any(n is None for n in norms):
                 return None
-            if any(w.dtype != lm_head.dtype for w in found[1:5] + found[6:8] + found[9:] if w is not None):
-                return None
-            weights.append(found)
-        return weights, final_norm, lm_head
+            loras.update({(index, name): f[1] for name, f in found.items() if f[1]})
+            weights.append([norms[0], *(found[n][0] for n in "qkvo"), norms[1], found["cross_q"][0],
+                            found["cross_o"][0], norms[2], found["wi_0"][0],
+                            found["wi_1"][0] if layer.gated else None, found["wo"][0]])
+        if loras and lm_head.dtype != torch.float32:
+            # bf16: PEFT rounds a mixed batch's LoRA rows differently from a one-adapter batch (in the
+            # encoder, the cross-attention keys); the per-op step keeps LoRA rows as PEFT computes them
+            return None
+        return weights, final_norm, lm_head, _lora_table(loras, row_names)
 
     def start(self, encoder_out, encoder_mask, max_length: int, adapter_names=None):
         """A fresh cache for `encoder_out` rows: cross-attention K/V once, self-attention buffers empty."""
         import torch
         rows, source = encoder_out.shape[:2]
-        found = self._whole_step_weights(adapter_names) if rows <= kernels.MAX_STEP_ROWS else None
+        found = self._whole_step_weights(adapter_names, rows) if rows <= kernels.MAX_STEP_ROWS else None
         shape = (rows, source, self.heads, self.d_kv)
         cross = [(layer.cross_k(encoder_out, adapter_names).view(shape).transpose(1, 2),
                   layer.cross_v(encoder_out, adapter_names).view(shape).transpose(1, 2))
@@ -395,10 +452,10 @@ class _Decoder:
         state = {"cross": cross, "cross_bias": cross_bias, "self_bias": self_bias, "cache": cache,
                  "adapter_names": adapter_names, "whole_step": None, "rows": rows, "held": None}
         if found is not None:
-            weights, final_norm, lm_head = found
+            weights, final_norm, lm_head, lora = found
             state["whole_step"] = kernels.DecoderStep(
                 weights, final_norm, lm_head, self.final_norm.variance_epsilon, self.scale,
-                rows, self.heads, self.d_kv, steps, source, self.layers[0].gated)
+                rows, self.heads, self.d_kv, steps, source, self.layers[0].gated, lora)
             state["whole_step"].bind(cache, cross, cross_bias)
         return state
 
@@ -418,6 +475,7 @@ class _Decoder:
         state["cross"] = [(k.index_select(0, rows), v.index_select(0, rows)) for k, v in state["cross"]]
         if state["whole_step"] is not None:
             state["whole_step"].bind(state["cache"], state["cross"], state["cross_bias"])
+            state["whole_step"].reorder(rows)
 
     def _hold(self, state, active):
         """Per-op path: the positions of the `active` rows among the rows the state holds, after

@@ -134,7 +134,7 @@ def test_whole_step_matches_the_step_op_by_op(overrides):
                 tokens = tokens[survivors]
 
 
-def test_whole_step_only_where_every_projection_is_plain(tiny_models):
+def test_whole_step_for_plain_and_lora_rows_not_for_merged_layers(tiny_models):
     from peft import PeftModel
     from transformers import AutoModelForSeq2SeqLM
 
@@ -144,41 +144,53 @@ def test_whole_step_only_where_every_projection_is_plain(tiny_models):
                                      tiny_models["lora"], adapter_name="lora").eval()
     t5 = peft.base_model.model
     decoder = fast_decode._decoder_for(t5)
-    encoded = torch.randn(1, 5, t5.config.d_model)
+    encoded = torch.randn(2, 5, t5.config.d_model)
     with torch.inference_mode():
         with peft.disable_adapter():  # the base model's rows, with an adapter loaded beside it
-            assert decoder.start(encoded, None, 4)["whole_step"] is not None
-        assert decoder.start(encoded, None, 4)["whole_step"] is None  # LoRA active: PEFT's layers
-        assert decoder.start(encoded, None, 4, adapter_names=["__base__"])["whole_step"] is None
+            step = decoder.start(encoded, None, 4)["whole_step"]
+            assert step is not None and step.lora is None
+        step = decoder.start(encoded, None, 4)["whole_step"]  # the adapter on every row: in C too
+        assert step is not None and step.lora is not None and list(step.lora_arrays[1]) == [0, 0]
+        step = decoder.start(encoded, None, 4, adapter_names=["__base__", "lora"])["whole_step"]
+        assert step is not None and list(step.lora_arrays[1]) == [-1, 0]
+        peft.merge_adapter()  # merged: PEFT would unmerge first; the per-op path handles it
+        try:
+            assert decoder.start(encoded, None, 4)["whole_step"] is None
+        finally:
+            peft.unmerge_adapter()
 
 
-def test_whole_step_with_bf16_weights_is_the_fp32_step_on_the_rounded_weights():
-    """SUMMARIZER_QUANTIZE=bf16: the weights are rounded, nothing else (activations stay fp32)."""
-    import copy
+def test_whole_step_with_lora_rows_matches_the_step_op_by_op(tiny_models):
+    """Base and LoRA rows in one C call per token against PEFT's layers op by op, through a beam reorder."""
+    from peft import PeftModel
+    from transformers import AutoModelForSeq2SeqLM
 
-    from transformers import T5ForConditionalGeneration
-
-    from helpers import tiny_t5_config
     from summarizer import fast_decode
 
-    torch.manual_seed(4)
-    model = T5ForConditionalGeneration(tiny_t5_config(50)).eval()
-    rounded = copy.deepcopy(model).to(torch.bfloat16).float()  # fp32 holding the bf16 values
-    model.to(torch.bfloat16)
-    bf16, fp32 = fast_decode._Decoder(model), fast_decode._Decoder(rounded)
-    encoded = torch.randn(2, 6, model.config.d_model)
+    peft = PeftModel.from_pretrained(AutoModelForSeq2SeqLM.from_pretrained(tiny_models["base"]),
+                                     tiny_models["lora"], adapter_name="lora").eval()
+    t5 = peft.base_model.model
+    decoder = fast_decode._decoder_for(t5)
+    names = ["lora", "__base__", "lora", "lora", "__base__"]
+    torch.manual_seed(5)
+    encoded = torch.randn(5, 6, t5.config.d_model)
     with torch.inference_mode():
-        fast = bf16.start(encoded.bfloat16(), None, 6)
-        assert fast["whole_step"] is not None and fast["cache"][0].dtype == torch.float32
-        reference = fp32.start(encoded, None, 6)
-        reference["whole_step"] = None
-        reference["cross"] = fast["cross"]  # the same encoder keys/values on both sides
-        tokens = torch.tensor([0, 0])
-        for t in range(5):
-            expected = fp32.step(reference, tokens, t)
-            # random-init logits are ~1e3 here: a few fp32 ulps of summation order, not the rounding
-            torch.testing.assert_close(bf16.step(fast, tokens, t), expected, rtol=1e-4, atol=1e-3)
+        whole, by_op = decoder.start(encoded, None, 8, names), decoder.start(encoded, None, 8, names)
+        assert whole["whole_step"].lora is not None
+        by_op["whole_step"] = None
+        tokens = torch.zeros(5, dtype=torch.long)
+        for t in range(6):
+            expected = decoder.step(by_op, tokens, t)
+            got = decoder.step(whole, tokens, t)
+            scale = float(expected.abs().max())
+            torch.testing.assert_close(got, expected, rtol=1e-3, atol=1e-4 * scale)  # float rounding
             tokens = expected.argmax(-1)
+            if t == 2:  # beam search keeps rows 0, 0, 2, 3, 3 (the adapters go with them)
+                survivors = torch.tensor([0, 0, 2, 3, 3])
+                for state in (whole, by_op):
+                    decoder.reorder(state, survivors)
+                by_op["adapter_names"] = [names[i] for i in survivors.tolist()]
+                tokens = tokens[survivors]
 
 
 # ---- Robustness (issue 26): shapes checked before C, one build across processes, failures retried.

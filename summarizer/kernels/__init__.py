@@ -154,7 +154,7 @@ def _load(path: Path):
     lib.rms_norm_parallel.argtypes = [pointer] * 3 + [long] * 2 + [ctypes.c_float, ctypes.c_int]
     lib.gelu_gate.argtypes = [pointer] * 2 + [long]
     lib.gelu_gate_parallel.argtypes = [pointer] * 2 + [long, ctypes.c_int]
-    lib.decoder_step.argtypes = ([pointer] * 2 + [long] + [pointer] * 8 + [ctypes.c_float] * 2 + [ctypes.c_int])
+    lib.decoder_step.argtypes = ([pointer] * 2 + [long] + [pointer] * 9 + [ctypes.c_float] * 2 + [ctypes.c_int])
     for function in (lib.linear_rows, lib.attend_rows, lib.rms_norm_rows, lib.rms_norm_parallel, lib.gelu_gate,
                      lib.gelu_gate_parallel, lib.decoder_step):
         function.restype = None
@@ -293,6 +293,16 @@ LAYER_POINTERS = len(LAYER_WEIGHTS) + 3  # then the self-attention cache, cross 
  _DIM_GATED, _DIM_CROSS_BIAS_ROW, _DIM_BF16, _DIM_CACHE_ROWS, _DIMS) = range(14)
 
 
+LORA_SLOTS = ("q", "k", "v", "o", "cross_q", "cross_o", "wi_0", "wi_1", "wo")  # decode.c's L_Q ... L_WO
+
+
+class _Lora(ctypes.Structure):
+    """decode.c's Lora."""
+    _fields_ = [("adapters", ctypes.c_long), ("max_rank", ctypes.c_long), ("row_adapter", ctypes.c_void_p),
+                ("a", ctypes.c_void_p), ("b", ctypes.c_void_p), ("rank", ctypes.c_void_p),
+                ("scale", ctypes.c_void_p), ("tmp", ctypes.c_void_p)]
+
+
 class DecoderStep:
     """One call per token for a decoder whose layers are all plain (decode.c: decoder_step).
 
@@ -304,7 +314,7 @@ class DecoderStep:
     """
 
     def __init__(self, layers, final_norm, lm_head, eps: float, scale, rows: int, heads: int, d_kv: int,
-                 steps: int, source: int, gated: bool):
+                 steps: int, source: int, gated: bool, lora=None):
         import torch
         self.lib = library()
         _check(self.lib is not None, "decoder_step: the kernel library is not built")
@@ -341,6 +351,45 @@ class DecoderStep:
         self.scratch = torch.empty(rows * (d_model + 4 * inner + 2 * d_ff), dtype=torch.float32)
         self.pointers = (ctypes.c_void_p * (LAYER_POINTERS * len(layers)))()
         self.cross_bias = None
+        self.lora = None if lora is None else self._lora(lora, len(layers), shapes)
+
+    def _lora(self, lora, n_layers: int, shapes: dict):
+        """decode.c's Lora from (row adapter per row (-1: none), adapter count, {(layer, slot name):
+        {adapter: (A, B, scale)}}), every A and B checked against its projection's shape."""
+        import torch
+        row_adapter, adapters, entries = lora
+        _check(len(row_adapter) == self.rows and all(-1 <= a < adapters for a in row_adapter),
+               f"decoder_step: LoRA adapter per row must name one of {adapters} adapters for each of {self.rows} rows")
+        size = n_layers * len(LORA_SLOTS) * adapters
+        a_pointers, b_pointers = (ctypes.c_void_p * size)(), (ctypes.c_void_p * size)()
+        ranks, scales = (ctypes.c_long * size)(), (ctypes.c_float * size)()
+        kept, max_rank = [], 1
+        for (layer, slot), by_adapter in entries.items():
+            _check(0 <= layer < n_layers and slot in LORA_SLOTS, f"decoder_step: no LoRA slot {slot!r} in layer {layer}")
+            out_features, in_features = shapes[slot]
+            for adapter, (a, b, scale) in by_adapter.items():
+                _check(0 <= adapter < adapters, f"decoder_step: LoRA adapter {adapter} of {adapters}")
+                rank = a.shape[0] if a.dim() == 2 else -1
+                _check_weight(a, f"layer {layer} {slot} lora_A", (rank, in_features))
+                _check_weight(b, f"layer {layer} {slot} lora_B", (out_features, rank))
+                index = (layer * len(LORA_SLOTS) + LORA_SLOTS.index(slot)) * adapters + adapter
+                a_pointers[index], b_pointers[index] = a.data_ptr(), b.data_ptr()
+                ranks[index], scales[index] = rank, float(scale)
+                kept += [a, b]
+                max_rank = max(max_rank, rank)
+        row_adapters = torch.tensor(row_adapter, dtype=torch.int64)
+        tmp = torch.empty(self.rows * max_rank, dtype=torch.float32)
+        self.lora_arrays = (kept, row_adapters, tmp, a_pointers, b_pointers, ranks, scales)  # kept alive
+        return _Lora(adapters, max_rank, row_adapters.data_ptr(), ctypes.addressof(a_pointers),
+                     ctypes.addressof(b_pointers), ctypes.addressof(ranks), ctypes.addressof(scales), tmp.data_ptr())
+
+    def reorder(self, rows) -> None:
+        """Beam search kept these rows: their adapters move with them."""
+        if self.lora is not None:
+            kept, row_adapters, *rest = self.lora_arrays
+            row_adapters = row_adapters.index_select(0, rows).contiguous()
+            self.lora_arrays = (kept, row_adapters, *rest)
+            self.lora.row_adapter = row_adapters.data_ptr()
 
     def bind(self, caches, cross, cross_bias) -> None:
         """Point at these caches (per layer K|V buffer, (K, V) of the encoder) and cross bias."""
@@ -381,6 +430,7 @@ class DecoderStep:
         logits = torch.empty((rows, self.vocab), dtype=torch.float32)
         self.lib.decoder_step(hidden.data_ptr(), self.pointers, len(self.layers), self.final_norm.data_ptr(),
                               self.lm_head.data_ptr(), logits.data_ptr(), self_bias.data_ptr(),
-                              self.cross_bias.data_ptr(), self.scratch.data_ptr(), self.dims, pointer, self.eps,
+                              self.cross_bias.data_ptr(), self.scratch.data_ptr(), self.dims, pointer,
+                              None if self.lora is None else ctypes.addressof(self.lora), self.eps,
                               self.scale, torch.get_num_threads())
         return logits

@@ -201,6 +201,53 @@ enum { NORM1, Q, K, V, O, NORM2, CROSS_Q, CROSS_O, NORM3, WI_0, WI_1, WO, CACHE,
  * are computed, the rows `row_index` names, or the first ROWS where it is NULL). */
 enum { ROWS, D_MODEL, HEADS, D_KV, D_FF, VOCAB, STEPS, T, SOURCE, GATED, CROSS_BIAS_ROW, BF16, CACHE_ROWS, DIMS };
 
+/* LoRA rows (PEFT's LoRA on any projection of a layer, one adapter per row, base rows beside
+ * them): y += (B (A x)) * scale for each row whose adapter has that projection, after the plain
+ * projection of every row. Entries are [(layer * LORA_SLOTS + slot) * adapters + adapter]. */
+enum { L_Q, L_K, L_V, L_O, L_CROSS_Q, L_CROSS_O, L_WI_0, L_WI_1, L_WO, LORA_SLOTS };
+typedef struct {
+    long adapters, max_rank;
+    const long *row_adapter;  /* per cache row: its adapter, or -1 */
+    const float *const *a;    /* rank x in, or NULL where that adapter leaves the projection plain */
+    const float *const *b;    /* out x rank */
+    const long *rank;
+    const float *scale;
+    float *tmp;               /* rows x max_rank */
+} Lora;
+
+static void lora_apply(const Lora *lo, long layer, int slot, const float *restrict x, float *restrict y,
+                       long rows, long in, long out, const long *row_index) {
+    if (lo == NULL || lo->adapters == 0) return;
+    const long base = (layer * LORA_SLOTS + slot) * lo->adapters;
+    int any = 0;
+    for (long a = 0; a < lo->adapters; a++) any |= lo->a[base + a] != NULL;
+    if (!any) return;
+    #pragma omp for schedule(static)
+    for (long r = 0; r < rows; r++) {  /* A x, per row */
+        const long ad = lo->row_adapter[row_index ? row_index[r] : r];
+        if (ad < 0 || lo->a[base + ad] == NULL) continue;
+        const float *A = lo->a[base + ad], *xr = x + r * in;
+        for (long j = 0; j < lo->rank[base + ad]; j++) {
+            float sum = 0.0f;
+            #pragma omp simd reduction(+:sum)
+            for (long i = 0; i < in; i++) sum += A[j * in + i] * xr[i];
+            lo->tmp[r * lo->max_rank + j] = sum;
+        }
+    }
+    #pragma omp for schedule(static)
+    for (long o = 0; o < out; o++) {  /* then B (A x) * scale, output features shared out */
+        for (long r = 0; r < rows; r++) {
+            const long ad = lo->row_adapter[row_index ? row_index[r] : r];
+            if (ad < 0 || lo->a[base + ad] == NULL) continue;
+            const long rank = lo->rank[base + ad];
+            const float *B = lo->b[base + ad] + o * rank, *t = lo->tmp + r * lo->max_rank;
+            float sum = 0.0f;
+            for (long j = 0; j < rank; j++) sum += B[j] * t[j];
+            y[r * out + o] += sum * lo->scale[base + ad];
+        }
+    }
+}
+
 /* hidden: rows x d_model, the embedded tokens in, the last layer's output out;
  * logits: rows x vocab (lm_head of the final norm, times `scale`); self_bias: heads x (t + 1), this position's relative bias; cross_bias:
  * (1 or rows) x heads x source; scratch: rows x (4 * heads * d_kv + 2 * d_ff + d_model) floats.
@@ -208,7 +255,7 @@ enum { ROWS, D_MODEL, HEADS, D_KV, D_FF, VOCAB, STEPS, T, SOURCE, GATED, CROSS_B
 void decoder_step(float *restrict hidden, void *const *layers, long n_layers, const float *final_norm,
                   const void *lm_head, float *restrict logits, const float *self_bias,
                   const float *cross_bias, float *restrict scratch, const long *dims, const long *row_index,
-                  float eps, float scale, int threads) {
+                  const Lora *lora, float eps, float scale, int threads) {
     const long rows = dims[ROWS], d_model = dims[D_MODEL], heads = dims[HEADS], d = dims[D_KV];
     const long d_ff = dims[D_FF], steps = dims[STEPS], t = dims[T], source = dims[SOURCE];
     const long inner = heads * d, gated = dims[GATED], cross_bias_row = dims[CROSS_BIAS_ROW];
@@ -236,6 +283,9 @@ void decoder_step(float *restrict hidden, void *const *layers, long n_layers, co
         project(x, p[K], k_new, rows, d_model, inner, 0, bf16);
         project(x, p[V], v_new, rows, d_model, inner, 0, bf16);
         #pragma omp barrier
+        lora_apply(lora, l, L_Q, x, q, rows, d_model, inner, row_index);
+        lora_apply(lora, l, L_K, x, k_new, rows, d_model, inner, row_index);
+        lora_apply(lora, l, L_V, x, v_new, rows, d_model, inner, row_index);
         #pragma omp single
         for (long rh = 0; rh < rows * heads; rh++) {  /* into the cache at position t */
             const long at = CACHED(rh);
@@ -255,10 +305,12 @@ void decoder_step(float *restrict hidden, void *const *layers, long n_layers, co
         }
         project(att, p[O], hidden, rows, inner, d_model, 1, bf16);
         #pragma omp barrier
+        lora_apply(lora, l, L_O, att, hidden, rows, inner, d_model, row_index);
         #pragma omp single
         rms_norm_rows(hidden, p[NORM2], x, rows, d_model, eps);
         project(x, p[CROSS_Q], q, rows, d_model, inner, 0, bf16);
         #pragma omp barrier
+        lora_apply(lora, l, L_CROSS_Q, x, q, rows, d_model, inner, row_index);
         #pragma omp for schedule(static)
         for (long rh = 0; rh < rows * heads; rh++) {
             const long r = row_index ? row_index[rh / heads] : rh / heads, h = rh % heads;
@@ -270,11 +322,14 @@ void decoder_step(float *restrict hidden, void *const *layers, long n_layers, co
         }
         project(att, p[CROSS_O], hidden, rows, inner, d_model, 1, bf16);
         #pragma omp barrier
+        lora_apply(lora, l, L_CROSS_O, att, hidden, rows, inner, d_model, row_index);
         #pragma omp single
         rms_norm_rows(hidden, p[NORM3], x, rows, d_model, eps);
         project(x, p[WI_0], gate, rows, d_model, d_ff, 0, bf16);
         if (gated) project(x, p[WI_1], up, rows, d_model, d_ff, 0, bf16);
         #pragma omp barrier
+        lora_apply(lora, l, L_WI_0, x, gate, rows, d_model, d_ff, row_index);
+        if (gated) lora_apply(lora, l, L_WI_1, x, up, rows, d_model, d_ff, row_index);
         #pragma omp for schedule(static)
         for (long i = 0; i < rows * d_ff; i += 64) {
             const long n = rows * d_ff - i < 64 ? rows * d_ff - i : 64;
@@ -283,5 +338,6 @@ void decoder_step(float *restrict hidden, void *const *layers, long n_layers, co
         }
         project(gate, p[WO], hidden, rows, d_ff, d_model, 1, bf16);
         #pragma omp barrier
+        lora_apply(lora, l, L_WO, gate, hidden, rows, d_ff, d_model, row_index);
     }
 }
