@@ -13,8 +13,20 @@ overhead is most of the time. This loop keeps only the arithmetic:
 - each layer calls `F.linear` on the weights directly; LoRA-wrapped layers are called as PEFT
   modules (with `adapter_names` for a mixed batch), so their arithmetic is PEFT's own.
 
+At batch sizes above 1 (evaluate, the Batch tab, training's ROUGE checks: batches of 16) three
+more things matter, and the loop does them (benchmarks/README.md, "Batch throughput"):
+
+- the encoder runs on the real tokens only, packed row after row (`_Encoder`): padding is
+  neither projected nor attended, and the position bias is sliced once for every layer;
+- decode.c's whole step takes up to 64 rows, 4 rows x 4 output features per pass (arithmetic-
+  bound, not load-bound), LoRA rows beside base rows included (one adapter a row);
+- greedy rows that have produced EOS are no longer computed (generate decodes them to the end
+  and throws the tokens away): the C step skips them by index; the per-op step drops them from
+  its caches once a quarter have finished.
+
 Every op is the one `generate` runs (same attention function, same RMS norm, same activation), so
-greedy fp32 outputs are the same tokens (tests/test_fast_decode.py; benchmarks/check_fast_decode.py).
+greedy fp32 outputs are the same tokens to float rounding (tests/test_fast_decode.py;
+benchmarks/check_fast_decode.py, benchmarks/bench_batch.py).
 Settings `generate` would honour but this loop does not implement (sampling, repetition penalty,
 bad words, ...) raise `Unsupported`, and the caller falls back to `generate`.
 """
@@ -292,7 +304,8 @@ class _Encoder:
         self.final_norm = stack.final_layer_norm
         self.heads, self.d_kv = t5.config.num_heads, t5.config.d_kv
         compiled = t5.device.type == "cpu" and kernels.enabled() and kernels.library() is not None
-        self.kernel = compiled and getattr(t5.lm_head, "weight", None) is not None and t5.lm_head.weight.dtype == torch.float32
+        head = getattr(t5.lm_head, "weight", None)
+        self.kernel = compiled and isinstance(head, torch.Tensor) and head.dtype == torch.float32
         self.gelu_gate = self.kernel and all(
             layer.gated and type(layer.act).__name__ == "NewGELUActivation" for layer in self.layers)
         self.usable = all(type(n.weight) is torch.nn.Parameter and n.weight.dtype == torch.float32
@@ -408,8 +421,9 @@ class _Decoder:
         row_names = list(adapter_names) if adapter_names is not None else [_ACTIVE] * rows
         weights, loras = [], {}
         for index, layer in enumerate(self.layers):
+            ff = dict(wi_0=layer.wi_0, wi_1=layer.wi_1) if layer.gated else dict(wi_0=layer.wi)
             slots = dict(q=layer.q, k=layer.k, v=layer.v, o=layer.o, cross_q=layer.cross_q, cross_o=layer.cross_o,
-                         wo=layer.wo, **(dict(wi_0=layer.wi_0, wi_1=layer.wi_1) if layer.gated else dict(wi_0=layer.wi)))
+                         wo=layer.wo, **ff)
             found = {name: _projection(p.module, row_names) for name, p in slots.items()}
             if any(f is None or f[0].dtype != lm_head.dtype for f in found.values()):
                 return None

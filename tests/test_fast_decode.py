@@ -164,7 +164,8 @@ def _eos_for_some_rows(model, inputs, new_tokens: int) -> int:
     for row in out[:, 1:6].tolist():
         for token in set(row):
             counts[token] = counts.get(token, 0) + 1
-    partial = [t for t, n in counts.items() if 1 < n < out.shape[0]] or [t for t, n in counts.items() if n < out.shape[0]]
+    rows = out.shape[0]
+    partial = [t for t, n in counts.items() if 1 < n < rows] or [t for t, n in counts.items() if n < rows]
     return max(partial, key=lambda t: counts[t])
 
 
@@ -240,3 +241,30 @@ def test_views_of_unloaded_models_are_freed(tiny_models):
     del model
     gc.collect()
     assert gone() is None and weight() is None
+
+
+@pytest.mark.parametrize("beams", [1, 2])
+def test_batch_path_op_by_op_drops_finished_rows_and_matches_generate(plain, monkeypatch, beams):
+    """Where the C step does not apply (here: kernels off) finished rows leave the per-op state."""
+    from summarizer import kernels
+
+    model, tokenizer = plain
+    inputs = tokenizer(BATCH, return_tensors="pt", padding=True)
+    eos = _eos_for_some_rows(model, inputs, 12)
+    monkeypatch.setenv(kernels.KERNELS_ENV, "0")
+    fast_decode._DECODERS.clear()
+    held = []
+    original = fast_decode._Decoder._hold
+
+    def spying(self, state, active):
+        positions = original(self, state, active)
+        held.append(len(state["held"]))
+        return positions
+    monkeypatch.setattr(fast_decode._Decoder, "_hold", spying)
+    try:
+        expected, got = _both(model, inputs, max_new_tokens=12, eos_token_id=eos, num_beams=beams)
+    finally:
+        fast_decode._DECODERS.clear()
+    assert got.tolist() == expected.tolist()
+    if beams == 1:
+        assert held[0] == len(BATCH) and min(held) < len(BATCH)  # the state shrank as rows ended
