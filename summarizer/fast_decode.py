@@ -317,7 +317,8 @@ class _Encoder:
         import torch
         lengths = mask.sum(dim=1)
         positions = torch.arange(mask.shape[1], device=mask.device)
-        if not self.usable or not bool((mask.bool() == (positions[None, :] < lengths[:, None])).all()):
+        prefix = bool((mask.bool() == (positions[None, :] < lengths[:, None])).all())
+        if not self.usable or not prefix or int(lengths.min()) == 0:
             return None
         keep = mask.bool()
         embeds = self.embed(input_ids[keep]) if inputs_embeds is None else inputs_embeds[keep]
@@ -329,7 +330,7 @@ class _Encoder:
             names = [name for name, n in zip(adapter_names, lengths) for _ in range(n)]
         longest = max(lengths)
         bias = self.bias_module.compute_bias(longest, longest, device=embeds.device)[0]  # heads x L x L
-        biases = {n: bias[:, :n, :n].contiguous() for n in set(lengths)}
+        biases = {n: bias[:, :n, :n] for n in set(lengths)}  # views: sdpa reads them in place
         hidden = embeds.contiguous()
         for layer in self.layers:
             self._attention_block(layer, hidden, lengths, biases, names)
