@@ -447,9 +447,8 @@ class _Decoder:
         rows, source = encoder_out.shape[:2]
         found = self._whole_step_weights(adapter_names, rows) if rows <= kernels.MAX_STEP_ROWS else None
         shape = (rows, source, self.heads, self.d_kv)
-        cross = [(layer.cross_k(encoder_out, adapter_names).view(shape).transpose(1, 2),
-                  layer.cross_v(encoder_out, adapter_names).view(shape).transpose(1, 2))
-                 for layer in self.layers]
+        cross = [(k.view(shape).transpose(1, 2), v.view(shape).transpose(1, 2))
+                 for k, v in self._cross_keys(encoder_out, encoder_mask, adapter_names)]
         # the whole step keeps activations and caches in fp32, whatever the weights are in
         dtype = torch.float32 if found is not None else encoder_out.dtype
         if self.kernel or found is not None:  # the attention kernel reads each head's keys as one block
@@ -473,6 +472,28 @@ class _Decoder:
                 rows, self.heads, self.d_kv, steps, source, self.layers[0].gated, lora)
             state["whole_step"].bind(cache, cross, cross_bias)
         return state
+
+    def _cross_keys(self, encoder_out, encoder_mask, adapter_names):
+        """Cross-attention keys and values of every layer (rows x source x heads * d_kv), projected
+        from the real tokens only where the batch is padded (zeros at padding, which the mask hides)."""
+        if encoder_mask is None or bool(encoder_mask.all()):
+            return [(layer.cross_k(encoder_out, adapter_names), layer.cross_v(encoder_out, adapter_names))
+                    for layer in self.layers]
+        keep = encoder_mask.bool()
+        tokens = encoder_out[keep]
+        names = None
+        if adapter_names is not None:
+            names = [adapter_names[row] for row in keep.nonzero()[:, 0].tolist()]
+        out = []
+        for layer in self.layers:
+            pair = []
+            for projection in (layer.cross_k, layer.cross_v):
+                packed = projection(tokens, names)
+                full = packed.new_zeros((*encoder_out.shape[:2], packed.shape[-1]))
+                full[keep] = packed
+                pair.append(full)
+            out.append(tuple(pair))
+        return out
 
     def _attention(self, module, q, keys, values, bias, head_shape):
         """One query per row against the cached keys/values: rows x 1 x (heads * d_kv)."""
