@@ -520,7 +520,7 @@ class _Decoder:
         import torch
         held = state["held"]
         if held is None:
-            held = state["held"] = torch.arange(state["rows"])
+            held = state["held"] = torch.arange(state["rows"], device=active.device)
         if len(active) <= 0.75 * len(held):
             keep = torch.searchsorted(held, active)
             state["cache"] = [c.index_select(1, keep) for c in state["cache"]]
@@ -545,7 +545,7 @@ class _Decoder:
             return state["whole_step"](hidden, state["self_bias"][t], t, index)
         positions = None if active is None else self._hold(state, active)
         if positions is not None:  # rows held but finished: fed a token, their logits dropped
-            fed = torch.zeros(len(state["held"]), dtype=tokens.dtype)
+            fed = torch.zeros(len(state["held"]), dtype=tokens.dtype, device=tokens.device)
             fed[positions] = tokens
             return self._step_by_op(state, fed, t)[positions]
         return self._step_by_op(state, tokens, t)
@@ -664,7 +664,7 @@ def _greedy(decoder: _Decoder, encoded, mask, adapter_names, config, streamer):
     blocker.add(tokens.tolist())
     if streamer is not None:
         streamer.put(tokens[:, None].cpu())
-    active = torch.arange(rows) if eos is not None else None  # the rows still decoding, ascending
+    active = torch.arange(rows, device=encoded.device) if eos is not None else None  # still decoding, ascending
     fed = tokens
     state = decoder.start(encoded, mask, max_length, adapter_names)
     length = 1
@@ -684,7 +684,7 @@ def _greedy(decoder: _Decoder, encoded, mask, adapter_names, config, streamer):
         if streamer is not None:
             streamer.put(tokens.cpu())
         if active is not None:
-            going = ~torch.isin(chosen, eos)
+            going = ~torch.isin(chosen, eos.to(chosen.device))
             active, fed = active[going], chosen[going]
             if len(active) == 0:
                 break
