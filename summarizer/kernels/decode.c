@@ -108,7 +108,7 @@ void gelu_gate_parallel(float *restrict gate, const float *restrict up, long n, 
     for (long i = 0; i < n; i += 4096) gelu_gate(gate + i, up + i, n - i < 4096 ? n - i : 4096);
 }
 
-/* ---- A whole decoder step in one call (plain fp32 layers) -------------------------------------
+/* ---- A whole decoder step in one call (plain fp32 or bf16 layers, LoRA rows beside base rows) ----
  * The loops above, called one by one from Python, leave ~2 ms per token of dispatch between them
  * on flan-t5-base; here one OpenMP region runs every layer of a step. Each projection is an
  * `omp for` over blocks of output features (nowait where the next projection reads the same
