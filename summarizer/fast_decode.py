@@ -13,8 +13,20 @@ overhead is most of the time. This loop keeps only the arithmetic:
 - each layer calls `F.linear` on the weights directly; LoRA-wrapped layers are called as PEFT
   modules (with `adapter_names` for a mixed batch), so their arithmetic is PEFT's own.
 
+At batch sizes above 1 (evaluate, the Batch tab, training's ROUGE checks: batches of 16) three
+more things matter, and the loop does them (benchmarks/README.md, "Batch throughput"):
+
+- the encoder runs on the real tokens only, packed row after row (`_Encoder`): padding is
+  neither projected nor attended, and the position bias is sliced once for every layer;
+- decode.c's whole step takes up to 64 rows, 4 rows x 4 output features per pass (arithmetic-
+  bound, not load-bound), LoRA rows beside base rows included (one adapter a row);
+- greedy rows that have produced EOS are no longer computed (generate decodes them to the end
+  and throws the tokens away): the C step skips them by index; the per-op step drops them from
+  its caches once a quarter have finished.
+
 Every op is the one `generate` runs (same attention function, same RMS norm, same activation), so
-greedy fp32 outputs are the same tokens (tests/test_fast_decode.py; benchmarks/check_fast_decode.py).
+greedy fp32 outputs are the same tokens to float rounding (tests/test_fast_decode.py;
+benchmarks/check_fast_decode.py, benchmarks/bench_batch.py).
 Settings `generate` would honour but this loop does not implement (sampling, repetition penalty,
 bad words, ...) raise `Unsupported`, and the caller falls back to `generate`.
 """
@@ -24,6 +36,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import weakref
 
 from . import kernels
 
@@ -169,21 +182,64 @@ class _Layer:
         self.wo_dtype = weight.dtype if isinstance(weight, torch.Tensor) else None
 
 
+_ACTIVE = "\0active"  # rows without adapter_names: whichever adapter each LoRA layer has active
+
+
 def _plain_weight(module):
-    """The fp32 weight `module` applies right now as a bare projection, or None.
+    """The weight `module` applies right now as a bare projection (fp32 or bf16), or None.
 
     A LoRA layer counts when none of its adapters is active (the base model's rows once an
     adapter is loaded beside it); a merged one does not (PEFT would unmerge it first).
     """
+    found = _projection(module, [_ACTIVE])
+    return found[0] if found is not None and not found[1] else None
+
+
+def _projection(module, row_names):
+    """(base weight, {row name: (lora_A weight, lora_B weight, scaling)}) of a projection as decode.c
+    reads it for rows that use these adapter names, or None where it cannot (a bias, a merged or
+    DoRA layer, several adapters active at once, weights it cannot read in place)."""
     import torch
     if type(module) is torch.nn.Linear:
-        return module.weight if module.bias is None and kernels.usable_weight(module.weight, bf16=True) else None
+        usable = module.bias is None and kernels.usable_weight(module.weight, bf16=True)
+        return (module.weight, {}) if usable else None
     base = getattr(module, "base_layer", None)
     if base is None or getattr(module, "merged", True) or not hasattr(module, "lora_A"):
         return None
-    if not module.disable_adapters and any(name in module.lora_A for name in module.active_adapters):
+    found = _projection(base, row_names)
+    if found is None or found[1]:
         return None
-    return _plain_weight(base)
+    loras = {}
+    for name in set(row_names):
+        if name == _ACTIVE:
+            active = [] if module.disable_adapters else [a for a in module.active_adapters if a in module.lora_A]
+            if len(active) > 1:
+                return None
+            adapter = active[0] if active else None
+        else:
+            adapter = name if name in module.lora_A else None
+        if adapter is not None:
+            parts = _lora_weights(module, adapter)
+            if parts is None:
+                return None
+            loras[name] = parts
+    return found[0], loras
+
+
+def _lora_weights(module, adapter):
+    """(A, B, scaling) of plain LoRA `adapter` on `module` (what PEFT adds: B(A x) * scaling), or None."""
+    import torch
+    if adapter in getattr(module, "lora_variant", {}) or getattr(module, "lora_bias", {}).get(adapter, False):
+        return None
+    a, b = module.lora_A[adapter], module.lora_B[adapter]
+    if type(a) is not torch.nn.Linear or type(b) is not torch.nn.Linear or a.bias is not None or b.bias is not None:
+        return None
+    if not all(w.dtype == torch.float32 and w.device.type == "cpu" and w.is_contiguous() for w in (a.weight, b.weight)):
+        return None
+    dropout = module.lora_dropout[adapter]
+    if dropout.training and not isinstance(dropout, torch.nn.Identity):
+        return None
+    return a.weight, b.weight, float(module.scaling[adapter])
 
 
 def _plain_norm(norm):
@@ -209,6 +265,118 @@ def _rms_norm(norm, x, kernel: bool = False):
     return norm.weight * x
 
 
+class _EncoderLayer:
+    """The pieces of one T5 encoder block."""
+
+    def __init__(self, block):
+        attention, ff = block.layer[0], block.layer[1]
+        self.norm1, self.norm2 = attention.layer_norm, ff.layer_norm
+        self.q, self.k, self.v, self.o = (_Linear(getattr(attention.SelfAttention, n)) for n in "qkvo")
+        dense = ff.DenseReluDense
+        self.gated = hasattr(dense, "wi_0")
+        if self.gated:
+            self.wi_0, self.wi_1 = _Linear(dense.wi_0), _Linear(dense.wi_1)
+        else:
+            self.wi = _Linear(dense.wi)
+        self.wo, self.act = _Linear(dense.wo), dense.act
+
+
+class _Encoder:
+    """The T5 encoder over the real tokens of a batch only, packed one row after another.
+
+    At batch 16 the encoder is most of the work, and `generate` runs it on the padded batch: every
+    projection and feed-forward also computes the padding (a third of the tokens of a
+    length-sorted batch of DialogSum prompts), and every layer rebuilds a batch x heads x L x L
+    float mask from the position bias. Here the per-token work (norms, projections, feed-forward)
+    runs on the packed real tokens; attention runs row by row over that row's own tokens, with the
+    position bias (which depends only on the distance between positions) sliced once for all
+    layers, so no padding is ever attended or computed. The ops are the encoder's own (its linear
+    layers, LoRA included; sdpa with the bias as additive mask; the same RMS norm and activation),
+    so results agree with the padded encoder to float rounding.
+    """
+
+    def __init__(self, t5):
+        import torch
+        stack = t5.encoder
+        self.embed = stack.embed_tokens
+        self.layers = [_EncoderLayer(block) for block in stack.block]
+        self.bias_module = stack.block[0].layer[0].SelfAttention
+        self.final_norm = stack.final_layer_norm
+        self.heads, self.d_kv = t5.config.num_heads, t5.config.d_kv
+        compiled = t5.device.type == "cpu" and kernels.enabled() and kernels.library() is not None
+        head = getattr(t5.lm_head, "weight", None)
+        self.kernel = compiled and isinstance(head, torch.Tensor) and head.dtype == torch.float32
+        self.gelu_gate = self.kernel and all(
+            layer.gated and type(layer.act).__name__ == "NewGELUActivation" for layer in self.layers)
+        self.usable = all(type(n.weight) is torch.nn.Parameter and n.weight.dtype == torch.float32
+                          for layer in self.layers for n in (layer.norm1, layer.norm2))
+
+    def __call__(self, input_ids, inputs_embeds, mask, adapter_names):
+        """(rows x length x d_model, zeros at padding) as the T5 encoder gives it, or None where this
+        batch is not a prefix-padded fp32 one (the caller runs the model's encoder then)."""
+        import torch
+        lengths = mask.sum(dim=1)
+        positions = torch.arange(mask.shape[1], device=mask.device)
+        prefix = bool((mask.bool() == (positions[None, :] < lengths[:, None])).all())
+        if not self.usable or not prefix or int(lengths.min()) == 0:
+            return None
+        keep = mask.bool()
+        embeds = self.embed(input_ids[keep]) if inputs_embeds is None else inputs_embeds[keep]
+        if embeds.dtype != torch.float32:
+            return None
+        lengths = lengths.tolist()
+        names = None
+        if adapter_names is not None:
+            names = [name for name, n in zip(adapter_names, lengths) for _ in range(n)]
+        longest = max(lengths)
+        bias = self.bias_module.compute_bias(longest, longest, device=embeds.device)[0]  # heads x L x L
+        biases = {n: bias[:, :n, :n] for n in set(lengths)}  # views: sdpa reads them in place
+        hidden = embeds.contiguous()
+        for layer in self.layers:
+            self._attention_block(layer, hidden, lengths, biases, names)
+            self._feed_forward(layer, hidden, names)
+        hidden = _rms_norm(self.final_norm, hidden, self.kernel)
+        out = hidden.new_zeros((mask.shape[0], mask.shape[1], hidden.shape[-1]))
+        out[keep] = hidden
+        return out
+
+    def _attention_block(self, layer, hidden, lengths, biases, names):
+        import torch
+        from torch.nn.functional import scaled_dot_product_attention as sdpa
+        x = _rms_norm(layer.norm1, hidden, self.kernel)
+        q, k, v = layer.q(x, names), layer.k(x, names), layer.v(x, names)
+        out = torch.empty_like(q)
+        start = 0
+        for n in lengths:  # each row over its own tokens: no padding attended
+            shape = (n, self.heads, self.d_kv)
+            rows = slice(start, start + n)
+            att = sdpa(q[rows].view(shape).transpose(0, 1), k[rows].view(shape).transpose(0, 1),
+                       v[rows].view(shape).transpose(0, 1), attn_mask=biases[n], scale=1.0)
+            out[rows] = att.transpose(0, 1).reshape(n, -1)
+            start += n
+        hidden.add_(layer.o(out, names))
+
+    def _feed_forward(self, layer, hidden, names):
+        x = _rms_norm(layer.norm2, hidden, self.kernel)
+        if layer.gated:
+            x, up = layer.wi_0(x, names), layer.wi_1(x, names)
+            if not (self.gelu_gate and kernels.gelu_gate(x, up)):
+                x = layer.act(x) * up
+        else:
+            x = layer.act(layer.wi(x, names))
+        hidden.add_(layer.wo(x, names))
+
+
+def _lora_table(loras: dict, row_names: list):
+    """kernels.DecoderStep's LoRA argument: (adapter index per row, adapter count, {(layer, slot):
+    {adapter index: (A, B, scaling)}}), or None when no row has an adapter."""
+    names = sorted({name for by_name in loras.values() for name in by_name})
+    if not names:
+        return None
+    entries = {key: {names.index(name): parts for name, parts in by_name.items()} for key, by_name in loras.items()}
+    return [names.index(n) if n in names else -1 for n in row_names], len(names), entries
+
+
 class _Decoder:
     """The decoder of one T5, run one token at a time over a preallocated cache."""
 
@@ -218,7 +386,8 @@ class _Decoder:
         from transformers.models.t5.modeling_t5 import eager_attention_forward
 
         config = t5.config
-        self.t5 = t5
+        self.t5 = weakref.ref(t5)  # the cache of views must not keep a model's weights alive
+        self.encoder = _Encoder(t5)
         self.heads, self.d_kv = config.num_heads, config.d_kv
         self.layers = [_Layer(block) for block in t5.decoder.block]
         self.bias_module = t5.decoder.block[0].layer[0].SelfAttention
@@ -232,6 +401,7 @@ class _Decoder:
         # The compiled CPU kernels (summarizer/kernels) for attention, norms and the activation;
         # projections decide for themselves (a LoRA-wrapped one stays PEFT's).
         compiled = t5.device.type == "cpu" and kernels.enabled() and kernels.library() is not None
+        self.compiled = compiled
         gated_gelu = all(layer.gated and type(layer.act).__name__ == "NewGELUActivation" for layer in self.layers)
         relu = all(not layer.gated and type(layer.act) is torch.nn.ReLU for layer in self.layers)
         self.kernel = self.dtype == torch.float32 and compiled
@@ -239,42 +409,46 @@ class _Decoder:
         # decode.c's decoder_step: fp32 or bf16 weights (SUMMARIZER_QUANTIZE=bf16), gelu_new gated or ReLU
         self.whole = compiled and (gated_gelu or relu)
 
-    def _whole_step_weights(self, adapter_names):
-        """(per layer weights, final norm, lm_head) for decode.c's decoder_step, if this call can run
-        as one C call per token."""
+    def _whole_step_weights(self, adapter_names, rows: int):
+        """(per layer weights, final norm, lm_head, LoRA) for decode.c's decoder_step, if this call can
+        run as one C call per token: plain layers, and LoRA rows beside base rows (one adapter a row)."""
         import torch
         final_norm = _plain_norm(self.final_norm)
-        if not self.whole or adapter_names is not None or final_norm is None:
+        if not self.whole or final_norm is None:
             return None
         lm_head = _plain_weight(self.lm_head.module)
         if lm_head is None or type(self.embed) is not torch.nn.Embedding:
             return None
-        weights = []
-        for layer in self.layers:
-            if layer.gated:
-                up, down = (_plain_weight(layer.wi_0.module), _plain_weight(layer.wi_1.module))
-            else:
-                up, down = _plain_weight(layer.wi.module), None
-            projections = [_plain_weight(p.module) for p in (layer.q, layer.k, layer.v, layer.o)]
-            cross = [_plain_weight(layer.cross_q.module), _plain_weight(layer.cross_o.module)]
+        row_names = list(adapter_names) if adapter_names is not None else [_ACTIVE] * rows
+        weights, loras = [], {}
+        for index, layer in enumerate(self.layers):
+            ff = dict(wi_0=layer.wi_0, wi_1=layer.wi_1) if layer.gated else dict(wi_0=layer.wi)
+            slots = dict(q=layer.q, k=layer.k, v=layer.v, o=layer.o, cross_q=layer.cross_q, cross_o=layer.cross_o,
+                         wo=layer.wo, **ff)
+            found = {name: _projection(p.module, row_names) for name, p in slots.items()}
+            if any(f is None or f[0].dtype != lm_head.dtype for f in found.values()):
+                return None
             norms = [_plain_norm(n) for n in (layer.norm1, layer.norm2, layer.norm3)]
-            found = [norms[0], *projections, norms[1], *cross, norms[2], up, down, _plain_weight(layer.wo.module)]
-            if any(w is None for i, w in enumerate(found) if not (i == 10 and not layer.gated)):
+            if any(n is None for n in norms):
                 return None
-            if any(w.dtype != lm_head.dtype for w in found[1:5] + found[6:8] + found[9:] if w is not None):
-                return None
-            weights.append(found)
-        return weights, final_norm, lm_head
+            loras.update({(index, name): f[1] for name, f in found.items() if f[1]})
+            weights.append([norms[0], *(found[n][0] for n in "qkvo"), norms[1], found["cross_q"][0],
+                            found["cross_o"][0], norms[2], found["wi_0"][0],
+                            found["wi_1"][0] if layer.gated else None, found["wo"][0]])
+        if loras and lm_head.dtype != torch.float32:
+            # bf16: PEFT rounds a mixed batch's LoRA rows differently from a one-adapter batch (in the
+            # encoder, the cross-attention keys); the per-op step keeps LoRA rows as PEFT computes them
+            return None
+        return weights, final_norm, lm_head, _lora_table(loras, row_names)
 
     def start(self, encoder_out, encoder_mask, max_length: int, adapter_names=None):
         """A fresh cache for `encoder_out` rows: cross-attention K/V once, self-attention buffers empty."""
         import torch
         rows, source = encoder_out.shape[:2]
-        found = self._whole_step_weights(adapter_names) if rows <= kernels.MAX_ROWS else None
+        found = self._whole_step_weights(adapter_names, rows) if rows <= kernels.MAX_STEP_ROWS else None
         shape = (rows, source, self.heads, self.d_kv)
-        cross = [(layer.cross_k(encoder_out, adapter_names).view(shape).transpose(1, 2),
-                  layer.cross_v(encoder_out, adapter_names).view(shape).transpose(1, 2))
-                 for layer in self.layers]
+        cross = [(k.view(shape).transpose(1, 2), v.view(shape).transpose(1, 2))
+                 for k, v in self._cross_keys(encoder_out, encoder_mask, adapter_names)]
         # the whole step keeps activations and caches in fp32, whatever the weights are in
         dtype = torch.float32 if found is not None else encoder_out.dtype
         if self.kernel or found is not None:  # the attention kernel reads each head's keys as one block
@@ -290,14 +464,36 @@ class _Decoder:
         cache = [torch.empty((2, rows, self.heads, steps, self.d_kv), dtype=dtype, device=encoder_out.device)
                  for _ in self.layers]
         state = {"cross": cross, "cross_bias": cross_bias, "self_bias": self_bias, "cache": cache,
-                 "adapter_names": adapter_names, "whole_step": None}
+                 "adapter_names": adapter_names, "whole_step": None, "rows": rows, "held": None}
         if found is not None:
-            weights, final_norm, lm_head = found
+            weights, final_norm, lm_head, lora = found
             state["whole_step"] = kernels.DecoderStep(
                 weights, final_norm, lm_head, self.final_norm.variance_epsilon, self.scale,
-                rows, self.heads, self.d_kv, steps, source, self.layers[0].gated)
+                rows, self.heads, self.d_kv, steps, source, self.layers[0].gated, lora)
             state["whole_step"].bind(cache, cross, cross_bias)
         return state
+
+    def _cross_keys(self, encoder_out, encoder_mask, adapter_names):
+        """Cross-attention keys and values of every layer (rows x source x heads * d_kv), projected
+        from the real tokens only where the batch is padded (zeros at padding, which the mask hides)."""
+        if encoder_mask is None or bool(encoder_mask.all()):
+            return [(layer.cross_k(encoder_out, adapter_names), layer.cross_v(encoder_out, adapter_names))
+                    for layer in self.layers]
+        keep = encoder_mask.bool()
+        tokens = encoder_out[keep]
+        names = None
+        if adapter_names is not None:
+            names = [adapter_names[row] for row in keep.nonzero()[:, 0].tolist()]
+        out = []
+        for layer in self.layers:
+            pair = []
+            for projection in (layer.cross_k, layer.cross_v):
+                packed = projection(tokens, names)
+                full = packed.new_zeros((*encoder_out.shape[:2], packed.shape[-1]))
+                full[keep] = packed
+                pair.append(full)
+            out.append(tuple(pair))
+        return out
 
     def _attention(self, module, q, keys, values, bias, head_shape):
         """One query per row against the cached keys/values: rows x 1 x (heads * d_kv)."""
@@ -315,15 +511,49 @@ class _Decoder:
         state["cross"] = [(k.index_select(0, rows), v.index_select(0, rows)) for k, v in state["cross"]]
         if state["whole_step"] is not None:
             state["whole_step"].bind(state["cache"], state["cross"], state["cross_bias"])
+            state["whole_step"].reorder(rows)
 
-    def step(self, state, tokens, t: int):
-        """Logits (float32, rows x vocab) for `tokens` (rows,) at decoder position `t`."""
+    def _hold(self, state, active):
+        """Per-op path: the positions of the `active` rows among the rows the state holds, after
+        dropping finished rows from the state once a quarter of them have finished (each drop copies
+        the caches, so not at every row that ends)."""
+        import torch
+        held = state["held"]
+        if held is None:
+            held = state["held"] = torch.arange(state["rows"], device=active.device)
+        if len(active) <= 0.75 * len(held):
+            keep = torch.searchsorted(held, active)
+            state["cache"] = [c.index_select(1, keep) for c in state["cache"]]
+            state["cross"] = [(k.index_select(0, keep), v.index_select(0, keep)) for k, v in state["cross"]]
+            if state["cross_bias"].shape[0] > 1:
+                state["cross_bias"] = state["cross_bias"].index_select(0, keep)
+            if state["adapter_names"] is not None:
+                state["adapter_names"] = [state["adapter_names"][i] for i in keep.tolist()]
+            held = state["held"] = active.clone()
+        return None if len(held) == len(active) else torch.searchsorted(held, active)
+
+    def step(self, state, tokens, t: int, active=None):
+        """Logits (float32, rows x vocab) for `tokens` (rows,) at decoder position `t`.
+
+        `active` (greedy search): the rows still decoding, ascending, one token each in `tokens`;
+        logits come back for those rows only, and finished rows are no longer computed.
+        """
+        import torch
+        if state["whole_step"] is not None:  # every layer plain (fp32 or bf16 weights): one C call (decode.c)
+            hidden = self.embed(tokens).to(torch.float32).contiguous()
+            index = None if active is None or len(active) == state["rows"] else active
+            return state["whole_step"](hidden, state["self_bias"][t], t, index)
+        positions = None if active is None else self._hold(state, active)
+        if positions is not None:  # rows held but finished: fed a token, their logits dropped
+            fed = torch.zeros(len(state["held"]), dtype=tokens.dtype, device=tokens.device)
+            fed[positions] = tokens
+            return self._step_by_op(state, fed, t)[positions]
+        return self._step_by_op(state, tokens, t)
+
+    def _step_by_op(self, state, tokens, t: int):
         import torch
         names = state["adapter_names"]
         rows = tokens.shape[0]
-        if state["whole_step"] is not None:  # every layer plain (fp32 or bf16 weights): one C call (decode.c)
-            hidden = self.embed(tokens).to(torch.float32).contiguous()
-            return state["whole_step"](hidden, state["self_bias"][t], t)
         hidden = self.embed(tokens[:, None])
         head_shape = (rows, 1, self.heads, self.d_kv)
         self_bias, cross_bias = state["self_bias"][t], state["cross_bias"]
@@ -356,20 +586,25 @@ class _Decoder:
         return self.lm_head(hidden, names)[:, -1].to(copy=True, dtype=torch.float32)
 
 
-_DECODERS: dict[int, _Decoder] = {}  # id(T5 model) -> its decoder view (weights shared, not copied)
+# T5 model -> its decoder view (weights shared, not copied). Weak: a model that is unloaded goes,
+# with its view and everything the view points at.
+_DECODERS: "weakref.WeakKeyDictionary[object, _Decoder]" = weakref.WeakKeyDictionary()
 
 
 def _decoder_for(t5) -> _Decoder:
-    decoder = _DECODERS.get(id(t5))
-    if decoder is None or decoder.t5 is not t5 or _stale(decoder):
-        decoder = _DECODERS[id(t5)] = _Decoder(t5)
+    decoder = _DECODERS.get(t5)
+    if decoder is None or _stale(decoder, t5):
+        decoder = _DECODERS[t5] = _Decoder(t5)
     return decoder
 
 
-def _stale(decoder: _Decoder) -> bool:
-    """Adapters added or removed since: the wrapped modules changed under the view."""
-    block = decoder.t5.decoder.block[0].layer[0].SelfAttention
-    return decoder.layers[0].q.module is not block.q
+def _stale(decoder: _Decoder, t5) -> bool:
+    """Adapters added or removed since (the wrapped modules changed under the view), or the kernels
+    became available after a failed build was retried."""
+    block = t5.decoder.block[0].layer[0].SelfAttention
+    if decoder.layers[0].q.module is not block.q:
+        return True
+    return decoder.compiled is False and t5.device.type == "cpu" and kernels.enabled() and kernels.library() is not None
 
 
 def generate(model, input_ids=None, attention_mask=None, inputs_embeds=None, adapter_names=None,
@@ -401,7 +636,10 @@ def generate(model, input_ids=None, attention_mask=None, inputs_embeds=None, ada
         encoder_kwargs["inputs_embeds"] = inputs_embeds
     else:
         encoder_kwargs["input_ids"] = input_ids
-    if adapter_names is not None:
+    encoded = None if t5.training else decoder.encoder(input_ids, inputs_embeds, attention_mask, adapter_names)
+    if encoded is not None:
+        pass
+    elif adapter_names is not None:
         with peft._enable_peft_forward_hooks(adapter_names=adapter_names):
             encoded = t5.get_encoder()(**encoder_kwargs).last_hidden_state
     else:
@@ -413,6 +651,8 @@ def generate(model, input_ids=None, attention_mask=None, inputs_embeds=None, ada
 
 
 def _greedy(decoder: _Decoder, encoded, mask, adapter_names, config, streamer):
+    """generate's greedy search; rows that have produced EOS are no longer computed (generate
+    keeps decoding them and replaces their tokens with padding, which is what they get here)."""
     import torch
 
     rows = encoded.shape[0]
@@ -424,25 +664,30 @@ def _greedy(decoder: _Decoder, encoded, mask, adapter_names, config, streamer):
     blocker.add(tokens.tolist())
     if streamer is not None:
         streamer.put(tokens[:, None].cpu())
-    unfinished = torch.ones(rows, dtype=torch.long, device=encoded.device)
+    active = torch.arange(rows, device=encoded.device) if eos is not None else None  # still decoding, ascending
+    fed = tokens
     state = decoder.start(encoded, mask, max_length, adapter_names)
     length = 1
     while length < max_length:
-        scores = decoder.step(state, tokens, length - 1)
+        scores = decoder.step(state, fed, length - 1, active)
         _block_eos(scores, config, length, eos)
-        blocker.block(scores)
-        tokens = torch.argmax(scores, dim=-1)
-        if eos is not None:
-            tokens = tokens * unfinished + pad * (1 - unfinished)
+        blocker.block(scores, None if active is None else active.tolist())
+        chosen = torch.argmax(scores, dim=-1)
+        if active is None:
+            tokens = fed = chosen
+        else:
+            tokens = torch.full((rows,), pad, dtype=torch.long, device=encoded.device)
+            tokens[active] = chosen
         sequences.append(tokens)
         length += 1
         blocker.add(tokens.tolist())
-        if eos is not None:
-            unfinished = unfinished & ~torch.isin(tokens, eos)
         if streamer is not None:
             streamer.put(tokens.cpu())
-        if eos is not None and int(unfinished.max()) == 0:
-            break
+        if active is not None:
+            going = ~torch.isin(chosen, eos.to(chosen.device))
+            active, fed = active[going], chosen[going]
+            if len(active) == 0:
+                break
     if streamer is not None:
         streamer.end()
     return torch.stack(sequences, dim=1)
@@ -478,15 +723,17 @@ class _NgramBlocker:
                 prefix = tuple(history[-self.n:-1])
                 self.seen[row].setdefault(prefix, []).append(token)
 
-    def block(self, scores) -> None:
+    def block(self, scores, rows: list[int] | None = None) -> None:
+        """-inf for the banned tokens; `rows`: which row each line of `scores` is (default: all, in order)."""
         if self.n <= 0:
             return
-        for row, history in enumerate(self.history):
+        for line, row in enumerate(range(len(self.history)) if rows is None else rows):
+            history = self.history[row]
             if len(history) + 1 < self.n:
                 continue
             banned = self.seen[row].get(tuple(history[len(history) + 1 - self.n:]), [])
             if banned:
-                scores[row, banned] = -math.inf
+                scores[line, banned] = -math.inf
 
     @classmethod
     def from_sequences(cls, n: int, sequences: list[list[int]]) -> "_NgramBlocker":

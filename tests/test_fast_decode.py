@@ -147,3 +147,124 @@ def test_summarize_same_with_either_engine_and_streams(registry_file, monkeypatc
     monkeypatch.setenv(fast_decode.DECODER_ENV, "generate")
     beams_slow = summarize(registry, names[:3], examples, decoding=DecodingSettings(max_new_tokens=8, num_beams=2))
     assert [r.summary for r in beams] == [r.summary for r in beams_slow]
+
+
+# ---- The batch path (issue 30): more rows than a block of the C projection, rows of many lengths,
+# rows that finish early and are dropped from the batch; plain, LoRA-mixed and soft-prompt rows.
+
+BATCH = [pair["dialogue"] for pair in synthetic_pairs(7, seed=11)]
+BATCH[3] = BATCH[3] + "\n" + BATCH[4] + "\n" + BATCH[5]  # a long row among short ones
+
+
+def _eos_for_some_rows(model, inputs, new_tokens: int) -> int:
+    """A token greedy decoding picks early in some rows but not all: as EOS it ends those rows first."""
+    with torch.inference_mode():
+        out = model.generate(**inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens)
+    counts: dict[int, int] = {}
+    for row in out[:, 1:6].tolist():
+        for token in set(row):
+            counts[token] = counts.get(token, 0) + 1
+    rows = out.shape[0]
+    partial = [t for t, n in counts.items() if 1 < n < rows] or [t for t, n in counts.items() if n < rows]
+    return max(partial, key=lambda t: counts[t])
+
+
+def _ends(got, eos: int) -> list[int]:
+    return [row.index(eos) if eos in row else len(row) for row in got.tolist()]
+
+
+@pytest.mark.parametrize("beams", [1, 2])
+def test_batch_path_plain_rows_finishing_early_match_generate(plain, beams):
+    model, tokenizer = plain
+    inputs = tokenizer(BATCH, return_tensors="pt", padding=True)
+    eos = _eos_for_some_rows(model, inputs, 12)
+    expected, got = _both(model, inputs, max_new_tokens=12, eos_token_id=eos, num_beams=beams,
+                          no_repeat_ngram_size=3)
+    assert got.tolist() == expected.tolist()
+    if beams == 1:
+        ends = _ends(got, eos)
+        assert min(ends) < max(ends)  # some rows ended while others went on
+    decoder = fast_decode._decoder_for(model)
+    with torch.inference_mode():  # the encoder ran on the real tokens only, as the model's own would
+        packed = decoder.encoder(inputs["input_ids"], None, inputs["attention_mask"], None)
+        reference = model.get_encoder()(**inputs).last_hidden_state
+    keep = inputs["attention_mask"].bool()
+    scale = float(reference[keep].abs().max())
+    torch.testing.assert_close(packed[keep], reference[keep], rtol=1e-3, atol=1e-4 * scale)  # float rounding
+    assert bool((packed[~keep] == 0).all())
+
+
+def test_batch_path_lora_mixed_rows_finishing_early_match_generate(tiny_models):
+    from peft import PeftModel
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_models["base"])
+    peft = PeftModel.from_pretrained(AutoModelForSeq2SeqLM.from_pretrained(tiny_models["base"]),
+                                     tiny_models["lora"], adapter_name="lora").eval()
+    inputs = tokenizer(BATCH, return_tensors="pt", padding=True)
+    names = ["__base__", "lora"] * 3 + ["lora"]
+    with peft.disable_adapter():
+        eos = _eos_for_some_rows(peft, inputs, 12)
+    expected, got = _both(peft, {**inputs, "adapter_names": names}, max_new_tokens=12, eos_token_id=eos)
+    assert got.tolist() == expected.tolist()
+    ends = _ends(got, eos)
+    assert min(ends) < max(ends)
+
+
+@pytest.mark.parametrize("beams", [1, 2])
+def test_batch_path_soft_prompt_rows_finishing_early_match_generate(plain, beams):
+    model, tokenizer = plain
+    encoded = tokenizer(BATCH, return_tensors="pt", padding=True)
+    embeds = model.get_input_embeddings()(encoded["input_ids"])
+    prompt = torch.randn(4, embeds.shape[-1], generator=torch.Generator().manual_seed(1))
+    inputs = {"inputs_embeds": torch.cat([prompt.expand(len(BATCH), -1, -1), embeds], dim=1),
+              "attention_mask": torch.cat([torch.ones(len(BATCH), 4, dtype=torch.long),
+                                           encoded["attention_mask"]], dim=1)}
+    eos = _eos_for_some_rows(model, inputs, 10)
+    expected, got = _both(model, inputs, max_new_tokens=10, eos_token_id=eos, num_beams=beams)
+    assert got.tolist() == expected.tolist()
+
+
+def test_views_of_unloaded_models_are_freed(tiny_models):
+    """The decoder views are held weakly: a model that goes leaves nothing of its weights behind."""
+    import gc
+    import weakref
+
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    model = AutoModelForSeq2SeqLM.from_pretrained(tiny_models["base"]).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_models["base"])
+    with torch.inference_mode():
+        fast_decode.generate(model, **tokenizer(PROMPTS[:1], return_tensors="pt"), max_new_tokens=3)
+    assert model in fast_decode._DECODERS
+    gone, weight = weakref.ref(model), weakref.ref(model.lm_head.weight)
+    del model
+    gc.collect()
+    assert gone() is None and weight() is None
+
+
+@pytest.mark.parametrize("beams", [1, 2])
+def test_batch_path_op_by_op_drops_finished_rows_and_matches_generate(plain, monkeypatch, beams):
+    """Where the C step does not apply (here: kernels off) finished rows leave the per-op state."""
+    from summarizer import kernels
+
+    model, tokenizer = plain
+    inputs = tokenizer(BATCH, return_tensors="pt", padding=True)
+    eos = _eos_for_some_rows(model, inputs, 12)
+    monkeypatch.setenv(kernels.KERNELS_ENV, "0")
+    fast_decode._DECODERS.clear()
+    held = []
+    original = fast_decode._Decoder._hold
+
+    def spying(self, state, active):
+        positions = original(self, state, active)
+        held.append(len(state["held"]))
+        return positions
+    monkeypatch.setattr(fast_decode._Decoder, "_hold", spying)
+    try:
+        expected, got = _both(model, inputs, max_new_tokens=12, eos_token_id=eos, num_beams=beams)
+    finally:
+        fast_decode._DECODERS.clear()
+    assert got.tolist() == expected.tolist()
+    if beams == 1:
+        assert held[0] == len(BATCH) and min(held) < len(BATCH)  # the state shrank as rows ended

@@ -43,7 +43,10 @@ def test_attention_matches_sdpa_with_bias_and_mask():
             q.view(rows, 1, heads, d).transpose(1, 2), keys, values, attn_mask=b, scale=1.0)
         got = kernels.attend(q, keys, values, b)
         torch.testing.assert_close(got, expected.transpose(1, 2).reshape(rows, 1, -1), rtol=1e-5, atol=1e-5)
-    assert kernels.attend(q, keys.transpose(2, 3), values, bias) is None  # keys not laid out by position
+    by_dimension = cache[0].transpose(2, 3).contiguous().transpose(2, 3)[:, :, :length]
+    assert kernels.attend(q, by_dimension, by_dimension, bias) is None  # keys not laid out by position
+    with pytest.raises(kernels.KernelArgumentError):  # a shape that does not fit: refused before C
+        kernels.attend(q, keys.transpose(2, 3), values, bias)
 
 
 def test_rms_norm_and_gated_gelu_match_transformers():
@@ -68,7 +71,7 @@ def test_builds_once_into_the_cache_and_atomically(tmp_path, monkeypatch):
     assert built.parent == tmp_path / "dialogsum-studio" / "kernels" and built.is_file()
     stamp = built.stat().st_mtime_ns
     assert kernels._build(kernels._compiler()) == built and built.stat().st_mtime_ns == stamp
-    assert [p.name for p in built.parent.iterdir()] == [built.name]  # no partial file left
+    assert sorted(p.name for p in built.parent.iterdir()) == sorted([built.name, "build.lock"])  # no partial file
 
 
 def test_switched_off_the_kernels_decline_and_decoding_still_matches_generate(monkeypatch, tiny_models):
@@ -131,7 +134,7 @@ def test_whole_step_matches_the_step_op_by_op(overrides):
                 tokens = tokens[survivors]
 
 
-def test_whole_step_only_where_every_projection_is_plain(tiny_models):
+def test_whole_step_for_plain_and_lora_rows_not_for_merged_layers(tiny_models):
     from peft import PeftModel
     from transformers import AutoModelForSeq2SeqLM
 
@@ -141,38 +144,152 @@ def test_whole_step_only_where_every_projection_is_plain(tiny_models):
                                      tiny_models["lora"], adapter_name="lora").eval()
     t5 = peft.base_model.model
     decoder = fast_decode._decoder_for(t5)
-    encoded = torch.randn(1, 5, t5.config.d_model)
+    encoded = torch.randn(2, 5, t5.config.d_model)
     with torch.inference_mode():
         with peft.disable_adapter():  # the base model's rows, with an adapter loaded beside it
-            assert decoder.start(encoded, None, 4)["whole_step"] is not None
-        assert decoder.start(encoded, None, 4)["whole_step"] is None  # LoRA active: PEFT's layers
-        assert decoder.start(encoded, None, 4, adapter_names=["__base__"])["whole_step"] is None
+            step = decoder.start(encoded, None, 4)["whole_step"]
+            assert step is not None and step.lora is None
+        step = decoder.start(encoded, None, 4)["whole_step"]  # the adapter on every row: in C too
+        assert step is not None and step.lora is not None and list(step.lora_arrays[1]) == [0, 0]
+        step = decoder.start(encoded, None, 4, adapter_names=["__base__", "lora"])["whole_step"]
+        assert step is not None and list(step.lora_arrays[1]) == [-1, 0]
+        peft.merge_adapter()  # merged: PEFT would unmerge first; the per-op path handles it
+        try:
+            assert decoder.start(encoded, None, 4)["whole_step"] is None
+        finally:
+            peft.unmerge_adapter()
 
 
-def test_whole_step_with_bf16_weights_is_the_fp32_step_on_the_rounded_weights():
-    """SUMMARIZER_QUANTIZE=bf16: the weights are rounded, nothing else (activations stay fp32)."""
-    import copy
+def test_whole_step_with_lora_rows_matches_the_step_op_by_op(tiny_models):
+    """Base and LoRA rows in one C call per token against PEFT's layers op by op, through a beam reorder."""
+    from peft import PeftModel
+    from transformers import AutoModelForSeq2SeqLM
 
-    from transformers import T5ForConditionalGeneration
-
-    from helpers import tiny_t5_config
     from summarizer import fast_decode
 
-    torch.manual_seed(4)
-    model = T5ForConditionalGeneration(tiny_t5_config(50)).eval()
-    rounded = copy.deepcopy(model).to(torch.bfloat16).float()  # fp32 holding the bf16 values
-    model.to(torch.bfloat16)
-    bf16, fp32 = fast_decode._Decoder(model), fast_decode._Decoder(rounded)
-    encoded = torch.randn(2, 6, model.config.d_model)
+    peft = PeftModel.from_pretrained(AutoModelForSeq2SeqLM.from_pretrained(tiny_models["base"]),
+                                     tiny_models["lora"], adapter_name="lora").eval()
+    t5 = peft.base_model.model
+    decoder = fast_decode._decoder_for(t5)
+    names = ["lora", "__base__", "lora", "lora", "__base__"]
+    torch.manual_seed(5)
+    encoded = torch.randn(5, 6, t5.config.d_model)
     with torch.inference_mode():
-        fast = bf16.start(encoded.bfloat16(), None, 6)
-        assert fast["whole_step"] is not None and fast["cache"][0].dtype == torch.float32
-        reference = fp32.start(encoded, None, 6)
-        reference["whole_step"] = None
-        reference["cross"] = fast["cross"]  # the same encoder keys/values on both sides
-        tokens = torch.tensor([0, 0])
-        for t in range(5):
-            expected = fp32.step(reference, tokens, t)
-            # random-init logits are ~1e3 here: a few fp32 ulps of summation order, not the rounding
-            torch.testing.assert_close(bf16.step(fast, tokens, t), expected, rtol=1e-4, atol=1e-3)
+        whole, by_op = decoder.start(encoded, None, 8, names), decoder.start(encoded, None, 8, names)
+        assert whole["whole_step"].lora is not None
+        by_op["whole_step"] = None
+        tokens = torch.zeros(5, dtype=torch.long)
+        for t in range(6):
+            expected = decoder.step(by_op, tokens, t)
+            got = decoder.step(whole, tokens, t)
+            scale = float(expected.abs().max())
+            torch.testing.assert_close(got, expected, rtol=1e-3, atol=1e-4 * scale)  # float rounding
             tokens = expected.argmax(-1)
+            if t == 2:  # beam search keeps rows 0, 0, 2, 3, 3 (the adapters go with them)
+                survivors = torch.tensor([0, 0, 2, 3, 3])
+                for state in (whole, by_op):
+                    decoder.reorder(state, survivors)
+                by_op["adapter_names"] = [names[i] for i in survivors.tolist()]
+                tokens = tokens[survivors]
+
+
+# ---- Robustness (issue 26): shapes checked before C, one build across processes, failures retried.
+
+def test_a_kernel_given_a_wrong_shape_raises_one_line():
+    cases = [lambda: kernels.linear(torch.randn(2, 8), torch.randn(4, 9)),
+             lambda: kernels.rms_norm(torch.randn(3, 8), torch.randn(7), 1e-6),
+             lambda: kernels.gelu_gate(torch.randn(2, 8), torch.randn(2, 9)),
+             lambda: kernels.attend(torch.randn(2, 1, 32), torch.randn(2, 2, 5, 16), torch.randn(2, 2, 5, 16),
+                                    torch.randn(1, 2, 1, 4))]
+    for call in cases:
+        with pytest.raises(kernels.KernelArgumentError) as caught:
+            call()
+        assert "\n" not in str(caught.value) and str(caught.value).startswith("CPU kernel:")
+
+
+def _step_weights(d_model=16, heads=2, d_kv=8, d_ff=24, vocab=30, layers=1):
+    inner = heads * d_kv
+    shapes = [(d_model,), (inner, d_model), (inner, d_model), (inner, d_model), (d_model, inner), (d_model,),
+              (inner, d_model), (d_model, inner), (d_model,), (d_ff, d_model), (d_ff, d_model), (d_model, d_ff)]
+    return [[torch.randn(s) for s in shapes] for _ in range(layers)], torch.randn(d_model), torch.randn(vocab, d_model)
+
+
+def test_the_whole_step_checks_every_tensor_before_c():
+    layers, final_norm, lm_head = _step_weights()
+    args = dict(eps=1e-6, scale=None, rows=2, heads=2, d_kv=8, steps=4, source=5, gated=True)
+    step = kernels.DecoderStep(layers, final_norm, lm_head, **args)
+    cache = [torch.zeros(2, 2, 2, 4, 8)]
+    cross = [(torch.randn(2, 2, 5, 8), torch.randn(2, 2, 5, 8))]
+    step.bind(cache, cross, torch.zeros(1, 2, 1, 5))
+    logits = step(torch.randn(2, 16), torch.zeros(1, 2, 1, 1), 0)
+    assert logits.shape == (2, 30) and bool(torch.isfinite(logits).all())
+    bad = [layer[:] for layer in layers]
+    bad[0][4] = torch.randn(16, 15)  # o projection one column short
+    wrong = [lambda: kernels.DecoderStep(bad, final_norm, lm_head, **args),
+             lambda: step.bind([torch.zeros(2, 3, 2, 4, 8)], cross, torch.zeros(1, 2, 1, 5)),  # 3 rows
+             lambda: step(torch.randn(3, 16), torch.zeros(1, 2, 1, 1), 0),  # more rows than the caches
+             lambda: step(torch.randn(2, 16), torch.zeros(1, 2, 1, 1), 4),  # past the last step
+             lambda: step(torch.randn(1, 16), torch.zeros(1, 2, 1, 1), 0, torch.tensor([2])),  # no row 2
+             lambda: step(torch.randn(2, 16).t(), torch.zeros(1, 2, 1, 1), 0)]  # not contiguous
+    for call in wrong:
+        with pytest.raises(kernels.KernelArgumentError):
+            call()
+
+
+_COUNTING_CC = """#!/bin/sh
+echo built >> "$COUNT_FILE"
+sleep 1
+exec {cc} "$@"
+"""
+
+
+def test_two_processes_building_at_once_build_once(tmp_path):
+    """Two processes with an empty cache (torchrun ranks starting together): one compiles, the
+    other waits on the lock and loads that build."""
+    import os
+    import subprocess
+    import sys
+
+    real = kernels._compiler()
+    wrapper = tmp_path / "cc"
+    wrapper.write_text(_COUNTING_CC.format(cc=real))
+    wrapper.chmod(0o755)
+    count = tmp_path / "count"
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "CC": str(wrapper), "COUNT_FILE": str(count)}
+    code = "from summarizer import kernels; print(kernels._build(kernels._compiler()))"
+    root = str(kernels._SOURCE.parent.parent.parent)
+    runs = [subprocess.Popen([sys.executable, "-c", code], cwd=root, env=env, stdout=subprocess.PIPE, text=True)
+            for _ in range(2)]
+    paths = {run.communicate(timeout=300)[0].strip() for run in runs}
+    assert [run.returncode for run in runs] == [0, 0]
+    assert len(paths) == 1 and os.path.isfile(paths.pop())
+    assert count.read_text().split() == ["built"]
+
+
+def test_an_unwritable_cache_folder_builds_in_a_private_temporary_folder(tmp_path, monkeypatch):
+    import os
+    import tempfile
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")  # the cache folder cannot be created under a file
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    built = kernels._build(kernels._compiler())
+    assert built.parent == tmp_path / "tmp" / f"dialogsum-studio-kernels-{os.getuid()}" and built.is_file()
+    assert built.parent.stat().st_mode & 0o077 == 0
+
+
+def test_a_failed_build_is_tried_again_later(monkeypatch, tmp_path):
+    monkeypatch.setattr(kernels, "_library", None)
+    monkeypatch.setattr(kernels, "_tried", False)
+    monkeypatch.setattr(kernels, "_failed_at", None)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    real = kernels._compiler
+    monkeypatch.setattr(kernels, "_compiler", lambda: "/nonexistent/cc")
+    assert kernels.library() is None  # failed: not tried again at once
+    monkeypatch.setattr(kernels, "_compiler", real)
+    assert kernels.library() is None
+    assert not list(tmp_path.rglob("*.so"))  # nothing remembered on disk either
+    monkeypatch.setattr(kernels, "RETRY_SECONDS", 0.0)
+    assert kernels.library() is not None
