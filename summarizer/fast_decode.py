@@ -35,10 +35,11 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import weakref
 
 from . import kernels
+from . import settings as environment
+from .errors import UserError
 
 # "auto" (the default): this loop for models on the CPU, Hugging Face's generate elsewhere (on a
 # GPU generate's kernels are already fast, and the loop has not been measured there);
@@ -66,10 +67,11 @@ class Unsupported(Exception):
 
 
 def engine_setting() -> str:
-    value = os.environ.get(DECODER_ENV, "auto").strip().lower()
-    if value in ("fast", "1", "on", "true", "yes"):
-        return "fast"
-    return "generate" if value in ("generate", "0", "off", "false", "no") else "auto"
+    aliases = {**dict.fromkeys(("1", "on", "true", "yes"), "fast"), **dict.fromkeys(("0", "off", "false", "no"), "generate")}
+    try:
+        return environment.choice(DECODER_ENV, aliases=aliases)
+    except UserError:
+        return "auto"
 
 
 def applies(model) -> bool:
@@ -750,6 +752,21 @@ class _NgramBlocker:
             self.seen[row].setdefault(tuple(history[-self.n:-1]), []).append(token)
 
 
+def _beam_log_probs(decoder: _Decoder, state, tokens, cur_len: int, running_sequences, running_beam_scores,
+                    config, eos):
+    """Every beam's next-token log-probabilities, blocked as generate blocks them and added to
+    the beam's score: (batch, beams x vocabulary)."""
+    from torch import nn
+
+    batch, beams = running_beam_scores.shape
+    log_probs = nn.functional.log_softmax(decoder.step(state, tokens, cur_len - 1), dim=-1)
+    _block_eos(log_probs, config, cur_len, eos)
+    if config["no_repeat_ngram_size"] > 0:
+        flat = running_sequences[:, :, :cur_len].reshape(batch * beams, cur_len)
+        _NgramBlocker.from_sequences(config["no_repeat_ngram_size"], flat.tolist()).block(log_probs)
+    return (log_probs.reshape(batch, beams, -1) + running_beam_scores[:, :, None]).reshape(batch, -1)
+
+
 def _beam_search(t5, decoder: _Decoder, encoded, mask, adapter_names, config):
     """generate's vectorised beam search (transformers 5), step for step, over this decoder.
 
@@ -757,7 +774,6 @@ def _beam_search(t5, decoder: _Decoder, encoded, mask, adapter_names, config):
     own static helpers, so ties and length penalties resolve exactly as there.
     """
     import torch
-    from torch import nn
 
     beams = config["num_beams"]
     batch = encoded.shape[0]
@@ -788,14 +804,8 @@ def _beam_search(t5, decoder: _Decoder, encoded, mask, adapter_names, config):
     state = decoder.start(encoded, mask, max_length, adapter_names)
     tokens = running_sequences[:, :, 0].reshape(-1)
     while True:
-        logits = decoder.step(state, tokens, cur_len - 1)
-        log_probs = nn.functional.log_softmax(logits, dim=-1)
-        flat = running_sequences[:, :, :cur_len].reshape(batch * beams, cur_len)
-        _block_eos(log_probs, config, cur_len, eos)
-        if config["no_repeat_ngram_size"] > 0:
-            _NgramBlocker.from_sequences(config["no_repeat_ngram_size"], flat.tolist()).block(log_probs)
-        log_probs = log_probs.reshape(batch, beams, -1) + running_beam_scores[:, :, None]
-        log_probs = log_probs.reshape(batch, -1)
+        log_probs = _beam_log_probs(decoder, state, tokens, cur_len, running_sequences, running_beam_scores,
+                                    config, eos)
         topk_log_probs, topk_running_sequences, topk_running_beam_indices = t5._get_top_k_continuations(
             accumulated_log_probs=log_probs, running_sequences=running_sequences,
             running_beam_indices=running_beam_indices, cur_len=cur_len, decoder_prompt_len=prompt_len,

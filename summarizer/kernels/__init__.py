@@ -39,6 +39,8 @@ import threading
 import time
 from pathlib import Path
 
+from .. import settings
+
 logger = logging.getLogger(__name__)
 
 KERNELS_ENV = "SUMMARIZER_CPU_KERNELS"
@@ -66,7 +68,7 @@ def _check(ok: bool, message: str) -> None:
 
 
 def enabled() -> bool:
-    return os.environ.get(KERNELS_ENV, "1").strip().lower() not in ("0", "off", "false", "no")
+    return settings.flag(KERNELS_ENV)
 
 
 def _cpu_signature() -> str:
