@@ -6,21 +6,10 @@ Ctrl+C and SIGTERM (how Spaces and containers stop it) both end it within second
 temporary folder behind.
 
 The page is declared in `webui/` (one module per tab) and the work is done by `summarizer.studio`
-(tested without a browser). Configuration, all server-side:
-    $SUMMARIZER_REGISTRY  models (default models.toml)
-    $DIALOGSUM_PATH       DialogSum folder for examples and shots (default: the hub dataset)
-    $STUDIO_RESULTS       `python -m summarizer evaluate --output` JSON for the Benchmark tab
-                          (default assets/mini/results.json)
-    $STUDIO_WARMUP        models to load in the background at start-up (comma-separated;
-                          default: the pre-selected models; "none" to skip)
-    $STUDIO_QUEUE_SIZE    model requests (compare, batch, summarize) that may wait; past that
-                          they are refused "busy" (default 16; 64 on ZeroGPU; votes never wait)
-    $STUDIO_VOTES_DB      the votes database (default data/votes.sqlite3; on a Space with
-                          persistent storage /data/votes.sqlite3)
-    $STUDIO_VOTES_PER_HOUR  votes one client address may cast in an hour (default 30)
-    $STUDIO_VOTES_REPO    hub dataset that gets a copy of the votes every 5 minutes (optional)
-    $STUDIO_MCP=1 or --mcp  also serve the API as an MCP server (/gradio_api/mcp/): tools
-                          summarize, compare, vote, ... (needs `pip install "gradio[mcp]==6.31.0"`)
+(tested without a browser) and, for the Train tab, `training.jobs`. Configuration is server-side
+only, by environment settings defined once in `summarizer/settings.py` (their table: the API tab
+and docs/app.md): the registry, the data, the results file, warm-up, the wait line, votes, training
+jobs, MCP (`--mcp` too).
 """
 
 from __future__ import annotations
