@@ -19,8 +19,11 @@ def train_server(tmp_path_factory, tiny_models):
     root = tmp_path_factory.mktemp("browser-train")
     registry = write_registry(root / "models.toml", tiny_models)
     data = write_release_folder(root / "dialogsum", train=24)
-    with running_app(registry, data, votes=root / "votes.sqlite3") as (demo, url):
-        yield url
+    # this app's jobs and the models they register stay with it (other apps must not restore them)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STUDIO_JOBS_DIR", str(root / "jobs"))
+        with running_app(registry, data, votes=root / "votes.sqlite3") as (demo, url):
+            yield url
 
 
 def _start(page, name: str, steps: int) -> str:
