@@ -27,6 +27,22 @@ for the best summary (blind by default) and see the people's leaderboard beside 
 """
 
 
+class ModelLists:
+    """Compare's and Batch's model checkboxes. Gradio checks every request's model names against a
+    component's choices, so a model registered at run time (a finished training job) joins them
+    here, for every visitor and API client, not only for the page that trained it."""
+
+    def __init__(self, studio: Studio):
+        self.studio = studio
+        self.components: list[gr.CheckboxGroup] = []
+
+    def registered(self, spec=None) -> None:
+        self.studio.models.registered(spec)
+        choices = [tuple(choice) for choice in self.studio.models.model_choices()]
+        for component in self.components:
+            component.choices = choices
+
+
 class PageLoad:
     """What the page fetches as it opens: the model lists once the status check is done."""
 
@@ -54,8 +70,9 @@ def create_interface(studio: Studio, queue_size: int = 16, concurrency: int = CO
     limit: a vote is never refused because comparisons are waiting.
     """
     preselected = studio.models.default_models()  # before the status check: what the registry lists
+    lists = ModelLists(studio)
     jobs = jobs or TrainingJobs(studio.registry, data_source=studio.examples.data_source,
-                                on_registered=studio.models.registered)
+                                on_registered=lists.registered)
     with gr.Blocks(title="DialogSum Studio", delete_cache=(3600, 3600), analytics_enabled=False) as demo:
         admission.install(demo, running=concurrency, waiting=queue_size)  # before the tabs' events
         gr.Markdown(INTRO)
@@ -72,6 +89,7 @@ def create_interface(studio: Studio, queue_size: int = 16, concurrency: int = CO
                 train = create_train_tab(jobs, studio.models, [compare["models"], batch["models"]])
             with gr.Tab("API & limits", id="api"):
                 create_api_tab(studio, queue_size)
+        lists.components += [compare["models"], batch["models"]]
         add_summarize_endpoint(studio)  # /summarize: one model, text out (an MCP tool with STUDIO_MCP=1)
 
         demo.load(PageLoad(studio, preselected).models, None, [compare["models"], batch["models"]],
