@@ -44,6 +44,6 @@ def test_a_finished_job_summarizes_in_compare_for_another_client(train_app):
                                         models=["api-lora", "longest-3"], max_new_tokens=8, api_name="/compare")
     card = {m["model"]: m for m in results["models"]}["api-lora"]
     assert card["error"] is None and isinstance(card["summary"], str), card
-    with pytest.raises(AppError, match="already") as taken:  # the name is taken now
+    with pytest.raises(AppError, match="is taken") as taken:  # the name is taken now
         trainer.predict(method="lora", base="original", name="api-lora", max_steps=4, api_name="/train")
     assert "\n" not in str(taken.value)
