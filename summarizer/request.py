@@ -102,14 +102,19 @@ def parse_references(text: str | None, limit: int = LIMITS.reference_chars) -> l
     return [part.strip() for part in re.split(r"\n\s*\n", text) if part.strip()]
 
 
-def _whole(value, name: str) -> int:
+def _number(value, name: str) -> float:
+    """A finite number from a form field, or a one-line refusal."""
     try:
         number = float(value)
     except (TypeError, ValueError):
         raise UserError(f"{name} must be a number, got {str(value)[:40]!r}") from None
     if number != number or number in (float("inf"), float("-inf")):
         raise UserError(f"{name} must be a finite number")
-    return int(number)
+    return number
+
+
+def _whole(value, name: str) -> int:
+    return int(_number(value, name))
 
 
 def shot_settings(mode: str, n_shots=2, strategy: str = "random", shot_ids: str = "", seed=42) -> ShotSettings:
@@ -147,16 +152,6 @@ def decoding_settings(max_new_tokens=DEFAULTS.max_new_tokens, num_beams=1, do_sa
     return DecodingSettings(max_new_tokens=max_new_tokens, num_beams=num_beams, do_sample=bool(do_sample),
                             temperature=temperature, top_p=top_p, seed=_whole(seed or 0, "seed"),
                             batch_size=batch_size, max_prompt_tokens=max_prompt_tokens)
-
-
-def _number(value, name: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise UserError(f"{name} must be a number, got {str(value)[:40]!r}") from None
-    if number != number or number in (float("inf"), float("-inf")):
-        raise UserError(f"{name} must be a finite number")
-    return number
 
 
 def model_names(models: Sequence[str] | str | None, limit: int = LIMITS.models) -> tuple[str, ...]:
