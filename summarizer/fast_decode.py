@@ -135,6 +135,16 @@ def _t5(model):
     return model, peft
 
 
+def _bind_feed_forward(layer, dense) -> None:
+    """A T5 block's feed-forward projections on `layer`: gated (wi_0, wi_1) or not (wi), then wo."""
+    layer.gated = hasattr(dense, "wi_0")
+    if layer.gated:
+        layer.wi_0, layer.wi_1 = _Linear(dense.wi_0), _Linear(dense.wi_1)
+    else:
+        layer.wi = _Linear(dense.wi)
+    layer.wo, layer.act = _Linear(dense.wo), dense.act
+
+
 class _Linear:
     """One projection: `F.linear` on a plain weight, else the module itself (LoRA, int8)."""
 
@@ -174,12 +184,7 @@ class _Layer:
         self.cross_q, self.cross_o = _Linear(cross.EncDecAttention.q), _Linear(cross.EncDecAttention.o)
         self.cross_k, self.cross_v = _Linear(cross.EncDecAttention.k), _Linear(cross.EncDecAttention.v)
         dense = ff.DenseReluDense
-        self.gated = hasattr(dense, "wi_0")
-        if self.gated:
-            self.wi_0, self.wi_1 = _Linear(dense.wi_0), _Linear(dense.wi_1)
-        else:
-            self.wi = _Linear(dense.wi)
-        self.wo, self.act = _Linear(dense.wo), dense.act
+        _bind_feed_forward(self, dense)
         weight = getattr(dense.wo, "weight", None)  # a method, not a tensor, on an int8 layer
         self.wo_dtype = weight.dtype if isinstance(weight, torch.Tensor) else None
 
@@ -275,12 +280,7 @@ class _EncoderLayer:
         self.norm1, self.norm2 = attention.layer_norm, ff.layer_norm
         self.q, self.k, self.v, self.o = (_Linear(getattr(attention.SelfAttention, n)) for n in "qkvo")
         dense = ff.DenseReluDense
-        self.gated = hasattr(dense, "wi_0")
-        if self.gated:
-            self.wi_0, self.wi_1 = _Linear(dense.wi_0), _Linear(dense.wi_1)
-        else:
-            self.wi = _Linear(dense.wi)
-        self.wo, self.act = _Linear(dense.wo), dense.act
+        _bind_feed_forward(self, dense)
 
 
 class _Encoder:

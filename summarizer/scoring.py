@@ -36,14 +36,5 @@ def score(summary: str, references: Sequence[str] = (), dialogue: str | None = N
         if shared:
             scores.shared = rouge.shared_words(summary, references)
     if dialogue:
-        scores.faithfulness = _check(dialogue, summary, parsed)
+        scores.faithfulness = faithfulness.check(dialogue, summary, parsed=parsed)
     return scores
-
-
-def _check(dialogue: str, summary: str, parsed) -> faithfulness.Report:
-    if parsed is not None:
-        try:
-            return faithfulness.check(dialogue, summary, parsed=parsed)
-        except TypeError:  # a checker without the `parsed` shortcut parses again
-            pass
-    return faithfulness.check(dialogue, summary)

@@ -7,23 +7,10 @@ import re
 
 import pytest
 
-from helpers import write_registry, write_release_folder
-from test_app import running_app
 from test_browser import CHROMIUM
+from test_train_api import train_app  # noqa: F401  (the app with its own jobs folder)
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")]
-
-
-@pytest.fixture(scope="module")
-def train_server(tmp_path_factory, tiny_models):
-    root = tmp_path_factory.mktemp("browser-train")
-    registry = write_registry(root / "models.toml", tiny_models)
-    data = write_release_folder(root / "dialogsum", train=24)
-    # this app's jobs and the models they register stay with it (other apps must not restore them)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("STUDIO_JOBS_DIR", str(root / "jobs"))
-        with running_app(registry, data, votes=root / "votes.sqlite3") as (demo, url):
-            yield url
 
 
 def _start(page, name: str, steps: int) -> str:
@@ -44,19 +31,19 @@ def _step(page) -> int:
     return int(match.group(1)) if match else -1
 
 
-def test_start_reload_stop_and_a_finished_model_in_compare(train_server):
+def test_start_reload_stop_and_a_finished_model_in_compare(train_app):  # noqa: F811
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(train_server)
+            page.goto(train_app)
             job = _start(page, "browser-long", 2000)
             expect(page.locator("#train-status")).to_contain_text("Training", timeout=60_000)
             expect(page.locator("#train-loss")).to_be_visible()
             # a reload (here: the job's link) finds the job again, still progressing
-            page.goto(f"{train_server}?job={job}")
+            page.goto(f"{train_app}?job={job}")
             page.get_by_role("tab", name="Train").click()
             expect(page.locator("#train-status")).to_contain_text("Training", timeout=30_000)
             first = _step(page)
