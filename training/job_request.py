@@ -28,7 +28,7 @@ from .methods import METHODS, get_method
 
 TRAINING_ENV = "STUDIO_TRAINING"  # on a Space: "1" enables the Train tab (off by default there)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
-# RunSettings fields a visitor may set; `prompt` takes effect once training has a field of that name.
+# RunSettings fields a visitor may set (the rest: data, output, resume... are the server's).
 VISITOR_FIELDS = ("base", "name", "limit_train", "limit_eval", "max_steps",
                   "per_device_train_batch_size", "gradient_accumulation_steps", "group_by_length",
                   "save_steps", "logging_steps", "seed", "max_source_length", "max_target_length",
