@@ -157,6 +157,11 @@ def _is_local(location: str) -> bool:
     return location.startswith((".", "/", "~")) or location.count("/") != 1
 
 
+def is_hub_id(location: str) -> bool:
+    """`owner/name` that is not a file or folder here."""
+    return not _is_local(location) and not Path(location).exists()
+
+
 # --------------------------------------------------------------------------------------------
 # Loading
 

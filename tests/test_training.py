@@ -112,10 +112,16 @@ def test_output_folder_layout_and_card(trained, world, method, files):
     assert files | {"tokenizer_config.json", "README.md", "training_config.json", "training_loss.png"} <= names
     assert not any(n.endswith((".bin", ".pt", ".pth")) for n in names)  # safetensors only
     card = (output / "README.md").read_text()
-    for text in (str(world["base"]), str(world["data"]), "trainable", "ROUGE-1", "learning_rate",
-                 "![training loss](training_loss.png)",
+    for text in (f"**Base model:** `{world['base'].name}` (a local folder)",
+                 f"**Data:** `{Path(world['data']).name}` (a local", "trainable", "ROUGE-1",
+                 "learning_rate", "![training loss](training_loss.png)",
                  f"kind = \"{trained[method].spec.kind}\""):
         assert text in card
+    # the card travels (zip, hub): the machine's paths only in the registry entry, which needs
+    # them; the hub's base_model field takes hub ids, not folders
+    front_matter, body = card.split("\n---\n", 1)
+    assert "base_model" not in front_matter and str(world["data"]) not in card
+    assert card.count(str(world["base"])) == body.split("```toml")[1].count(str(world["base"]))
     leftovers = [p.name for p in output.parent.iterdir() if ".tmp-" in p.name or ".old-" in p.name]
     assert leftovers == []
     assert "the first 16 rows of the validation split" in card

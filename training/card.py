@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime
 import json
 from dataclasses import asdict
+from pathlib import Path
 
+from summarizer.registry import is_hub_id
 from summarizer.templates import EXPERIMENT, Template
 
 
@@ -57,17 +59,17 @@ def model_card(*, method: str, kind: str, base: str, data: str, n_train: int, se
     loss = f"{final_loss:.4f}" if final_loss is not None else "n/a"
     batch = settings.per_device_train_batch_size * settings.gradient_accumulation_steps * processes
     parallel = f" on {processes} processes (DDP)" if processes > 1 else ""
+    hub_base = base if is_hub_id(base) else None
     return f"""---
-base_model: {base}
-library_name: {"peft" if kind in ("lora", "prompt-tuning") else "transformers"}
+{f"base_model: {hub_base}{chr(10)}" if hub_base else ""}library_name: {"peft" if kind in ("lora", "prompt-tuning") else "transformers"}
 tags: [summarization, dialogsum, {method}]
 ---
 
 # {method} on DialogSum
 
 - **Method:** {method} (registry kind `{kind}`)
-- **Base model:** `{base}`
-- **Data:** `{data}`, {n_train} training rows
+- **Base model:** {_shown(base)}
+- **Data:** {_shown(data)}, {n_train} training rows
 - **Prompt template:** `{template.name}` (`summarizer.templates`; the registry entry below makes it the model's default): `{json.dumps(template.text, ensure_ascii=False)}`
 - **Training:** {global_step} optimizer steps of {batch} examples{parallel}, {duration(seconds)}{resumed}; last logged loss {loss}
 - **Written:** {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC
@@ -96,3 +98,11 @@ Add to the registry (`models.toml`):
 {registry_entry.strip()}
 ```
 """
+
+
+def _shown(location: str) -> str:
+    """A hub id as it is; a local file or folder by its name only: the card travels (a zip from
+    the page, a push to the hub) and the machine's own paths mean nothing there."""
+    if is_hub_id(location) or not Path(location).expanduser().is_absolute():
+        return f"`{location}`"
+    return f"`{Path(location).name}` (a local {'file' if Path(location).is_file() else 'folder'})"
