@@ -100,9 +100,17 @@ Add to the registry (`models.toml`):
 """
 
 
-def _shown(location: str) -> str:
-    """A hub id as it is; a local file or folder by its name only: the card travels (a zip from
-    the page, a push to the hub) and the machine's own paths mean nothing there."""
+def short_location(location: str) -> str:
+    """A hub id or a relative path as it is; an absolute local path by its last part: the card and
+    the model's description travel (a zip from the page, a push to the hub) and the machine's own
+    paths mean nothing there."""
     if is_hub_id(location) or not Path(location).expanduser().is_absolute():
+        return location
+    return Path(location).name
+
+
+def _shown(location: str) -> str:
+    short = short_location(location)
+    if short == location:
         return f"`{location}`"
-    return f"`{Path(location).name}` (a local {'file' if Path(location).is_file() else 'folder'})"
+    return f"`{short}` (a local {'file' if Path(location).is_file() else 'folder'})"

@@ -23,7 +23,7 @@ from summarizer.registry import ModelSpec, resolve_registry_path
 from summarizer.templates import Template, resolve_template, template_argument
 
 from . import checkpoints
-from .card import model_card, plot_losses
+from .card import model_card, plot_losses, short_location
 from .config import RunSettings, as_dict
 from .data import collator, load_training_data, token_mean_loss, tokenize
 from .methods import get_method
@@ -238,7 +238,8 @@ def train(method: str, settings: RunSettings, config=None, *, progress: bool = T
     trainer, tokenizer, model, state, seconds, loss_curve, counts = _fit(run, progress, callbacks)
     losses = [loss for _, loss in loss_curve]
     spec = ModelSpec(name=run.name, kind=run.module.KIND, path=str(run.output),
-                     description=f"{method} on {run.data} from {settings.base} "
+                     description=f"{method} on {short_location(run.data)} from "
+                                 f"{short_location(settings.base)} "
                                  f"(python -m training {method})",
                      speakers="dialogsum",  # trained on DialogSum-format dialogues (#Person1# tags)
                      template=_registry_template(run.template),
