@@ -391,3 +391,66 @@ def test_a_job_cut_off_by_a_restart_is_stopped_and_a_queued_one_waits(quick, tmp
     with pytest.raises(UserError, match="nothing to register"):
         jobs.register_checkpoint("cut")
     jobs.close()
+
+
+@pytest.mark.slow
+def test_a_training_process_killed_fails_its_job_and_the_server_goes_on(jobs, world, capfd):
+    """Off ZeroGPU a job trains in a child process: the out-of-memory killer (SIGKILL) ends that
+    process, not the server; the job fails in one line and the next job trains."""
+    import os
+    import signal
+
+    doomed = jobs.submit(_params("doomed", max_steps=150, save_steps=1000), client_id="a")
+    _wait_for(lambda: jobs.status(doomed)["step"] >= 2)
+    child = jobs._slice._child
+    assert child is not None and child.pid != os.getpid()
+    os.kill(child.pid, signal.SIGKILL)
+    status = jobs.wait(doomed, timeout=60)
+    assert status["state"] == "failed" and status["model"] is None
+    assert "killed (SIGKILL), most likely out of memory" in status["error"]
+    assert "\n" not in status["error"] and "doomed" not in jobs.registry.names()
+    # the Trainer's own lines went to the job's log, not to the server's output
+    log = (jobs.folder / doomed / "train.log").read_text()
+    assert "trainable" in log and "trainable" not in capfd.readouterr().out
+    survivor = jobs.submit(_params("survivor"), client_id="a")
+    assert jobs.wait(survivor, timeout=300)["state"] == "done"
+    assert "survivor" in jobs.registry.names()
+
+
+SERVER = """
+import json, sys, time
+sys.path.insert(0, {tests!r})
+from test_training_jobs import _service, _params
+jobs = _service({world!r}, __import__("pathlib").Path({folder!r}), max_steps=100_000)
+job = jobs.submit(_params("orphan", max_steps=100_000, save_steps=10_000))
+while jobs._slice._child is None:
+    time.sleep(0.1)
+print(jobs._slice._child.pid, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_server_leaves_no_training_behind(world, tmp_path):
+    """The child ends itself when the server that started it is gone (no orphan holding the CPU)."""
+    import os
+    import signal
+    import subprocess
+
+    tests = str(Path(__file__).parent)
+    script = SERVER.format(tests=tests, world={k: str(v) for k, v in world.items()},
+                           folder=str(tmp_path / "jobs"))
+    server = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                              cwd=Path(tests).parent)
+    child = int(server.stdout.readline())
+    server.kill()
+    server.wait()
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.kill(child, signal.SIGKILL)
+    pytest.fail("the training process outlived its server")

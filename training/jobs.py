@@ -2,14 +2,16 @@
 
 `TrainingJobs` is the service behind the Studio's Train tab and its API (/train, /train_status,
 /train_stop). A job is `training.run.train`, the function `python -m training METHOD` calls, with
-settings parsed by the same dataclasses (training.job_request), run in one worker thread of the
-server's process, with a `training.progress.JobCallback` that reports progress and ends the run
-early on Stop, on the server's time cap, or (on ZeroGPU) at the end of each bounded GPU call.
+settings parsed by the same dataclasses (training.job_request), started by one worker thread of the
+server, with a `training.progress.JobCallback` that reports progress and ends the run early on Stop,
+on the server's time cap, or (on ZeroGPU) at the end of each bounded GPU call.
 
-In-process rather than a subprocess: on ZeroGPU only the server's own process can make GPU calls
-(`spaces.GPU` runs the function in a fork of it), so a subprocess could not train there; one code
-path everywhere, and no second Python start-up to pay for on a CPU box. Stop is cooperative (the
-callback checks a file after every optimizer step) and saves the step reached first.
+Where it runs: off ZeroGPU in a child process (training.job_child), so that a run that exhausts
+memory or crashes inside a library fails its job and leaves the server and its visitors alone (and
+the Trainer's output goes to the job's train.log); on ZeroGPU in `spaces.GPU` calls, which already
+run in a fork of the server (only the server's own process may make them). Both run `run_slice`.
+Stop is cooperative (the callback checks a file after every optimizer step) and saves the step
+reached first; progress travels through files, so it reads the same from either.
 
 Everything a job is lives in its folder under the jobs folder ($STUDIO_JOBS_DIR, default
 outputs/jobs/): status.json (the service's record, replaced atomically), params.json (the parsed
@@ -28,8 +30,12 @@ import math
 import os
 import secrets
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 
 from summarizer import settings
@@ -48,7 +54,9 @@ from .progress import RunInterrupted, read_progress, request_stop
 log = logging.getLogger(__name__)
 
 JOBS_ENV = "STUDIO_JOBS_DIR"
-DEFAULT_JOBS_DIR = Path(__file__).resolve().parent.parent / "outputs" / "jobs"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_JOBS_DIR = PROJECT_ROOT / "outputs" / "jobs"
+TRAIN_LOG = "train.log"  # a child process's output (the Trainer's own lines, a crash's traceback)
 RUNTIME_REGISTRY = "models.runtime.toml"
 STATES = ("queued", "running", "done", "failed", "stopped")
 ACTIVE = ("queued", "running")
@@ -115,11 +123,61 @@ def _checkpoint_scorer(method: str, settings: RunSettings):
     return score
 
 
+class ChildProcessSlices:
+    """`run_slice` in a child process (training.job_child), one at a time; `terminate` ends it."""
+
+    def __init__(self):
+        self._child: subprocess.Popen | None = None
+
+    def __call__(self, folder: str, deadline: float | None, budget_s: float | None) -> dict:
+        from .job_child import OUTCOME_FILE
+
+        outcome_file = Path(folder) / OUTCOME_FILE
+        outcome_file.unlink(missing_ok=True)
+        # the server's working directory and environment, so relative paths mean the same there
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)}
+        argv = [sys.executable, "-m", "training.job_child", folder, json.dumps(deadline),
+                json.dumps(budget_s)]
+        with open(Path(folder) / TRAIN_LOG, "ab") as output:
+            self._child = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=output,
+                                           stderr=subprocess.STDOUT)
+            try:
+                code = self._child.wait()
+            finally:
+                self._child = None
+        if outcome_file.is_file():
+            return json.loads(outcome_file.read_text(encoding="utf-8"))
+        return {"outcome": "failed", "error": _how_it_died(code, Path(folder) / TRAIN_LOG)}
+
+    def terminate(self) -> None:
+        child = self._child
+        if child is not None and child.poll() is None:
+            child.terminate()
+
+
+def _how_it_died(code: int, log_file: Path) -> str:
+    """A child that wrote no outcome: killed (the kernel's out-of-memory killer sends SIGKILL),
+    or a crash whose last words are at the end of its log."""
+    if code == -signal.SIGKILL:
+        return ("the training process was killed (SIGKILL), most likely out of memory: try a "
+                "smaller batch, shorter sources (max_source_length) or LoRA")
+    if code < 0:
+        return f"the training process ended on {signal.Signals(-code).name}"
+    try:
+        with open(log_file, "rb") as log_text:
+            log_text.seek(max(0, log_file.stat().st_size - 4096))
+            lines = [line for line in log_text.read().decode("utf-8", "replace").splitlines() if line.strip()]
+    except OSError:
+        lines = []
+    return f"the training process exited with code {code}" + (f": {one_line(lines[-1])}" if lines else "")
+
+
 def _gpu_slices(slice_seconds: float):
     """(the function each call runs, its training budget): on ZeroGPU a `spaces.GPU` call of
-    `slice_seconds`, else the function itself, unbounded."""
+    `slice_seconds`, else the whole run in a child process, unbounded."""
     if not on_zero_gpu():
-        return run_slice, None
+        return ChildProcessSlices(), None
     try:
         import spaces
     except ImportError:
@@ -151,6 +209,8 @@ class TrainingJobs:
         self.caps = caps or training_caps()
         self.on_registered = on_registered
         self._slice, self._budget = _gpu_slices(slice_seconds)
+        if isinstance(self._slice, ChildProcessSlices):  # at exit, no training left running
+            weakref.finalize(self, self._slice.terminate)
         self.slice_seconds = slice_seconds
         self._jobs: dict[str, dict] = {}
         self._wake = threading.Condition(threading.RLock())
@@ -303,6 +363,8 @@ class TrainingJobs:
             self._wake.notify_all()
         if self._worker is not None:
             self._worker.join(timeout)
+            if self._worker.is_alive() and isinstance(self._slice, ChildProcessSlices):
+                self._slice.terminate()  # the stop was not reached in time: its checkpoint stays
 
     def model_folder(self, job_id: str) -> Path:
         job = self._get(job_id)
