@@ -3,9 +3,10 @@
 The same LoRA run (mini-original, 300 steps of batch 8, the first 2,000 DialogSum train dialogues,
 a checkpoint every 100 steps, the loss logged every 10, ROUGE on 50 dev dialogues at the end):
 - **cli**: `python -m training lora ...` in a subprocess, timed from its start to its exit;
-- **job**: `training.jobs.TrainingJobs.submit` in this process (the server's side of /train),
-  timed from the submit to the job's `done`; its status is polled twice a second as the page does,
-  which also measures how often the loss curve moves (in steps and in seconds).
+- **job**: `training.jobs.TrainingJobs.submit` in this process (the server's side of /train; the
+  job trains in a child process, as on the server off ZeroGPU), timed from the submit to the job's
+  `done`, its model registered; its status is polled twice a second as the page does, which also
+  measures how often the loss curve moves (in steps and in seconds).
 The sides run one after the other (alternating over `--rounds`); the job's extra work (dev ROUGE on
 16 rows at each intermediate checkpoint, its progress file) is part of its time.
 
