@@ -19,7 +19,6 @@ import threading
 import time
 from pathlib import Path
 
-OUTCOME_FILE = "outcome.json"
 PARENT_POLL_S = 2.0
 
 
@@ -41,7 +40,7 @@ def main(argv: list[str]) -> int:
     _exit_with_parent(os.getppid())
 
     from . import checkpoints
-    from .jobs import run_slice
+    from .jobs import OUTCOME_FILE, run_slice
 
     outcome = run_slice(folder, deadline, budget_s)
     checkpoints.write_atomically(Path(folder) / OUTCOME_FILE, json.dumps(outcome))

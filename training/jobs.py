@@ -57,6 +57,7 @@ JOBS_ENV = "STUDIO_JOBS_DIR"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JOBS_DIR = PROJECT_ROOT / "outputs" / "jobs"
 TRAIN_LOG = "train.log"  # a child process's output (the Trainer's own lines, a crash's traceback)
+OUTCOME_FILE = "outcome.json"  # a child process's result, written last (none: it died)
 RUNTIME_REGISTRY = "models.runtime.toml"
 STATES = ("queued", "running", "done", "failed", "stopped")
 ACTIVE = ("queued", "running")
@@ -130,8 +131,6 @@ class ChildProcessSlices:
         self._child: subprocess.Popen | None = None
 
     def __call__(self, folder: str, deadline: float | None, budget_s: float | None) -> dict:
-        from .job_child import OUTCOME_FILE
-
         outcome_file = Path(folder) / OUTCOME_FILE
         outcome_file.unlink(missing_ok=True)
         # the server's working directory and environment, so relative paths mean the same there
