@@ -517,3 +517,30 @@ def test_each_output_is_ready_in_the_summarizer_and_summarizes_through_its_cli(t
         # The learned sentence "NAME buys N ITEM." (a model this briefly trained may pick the
         # wrong name; the untrained base writes the decoy sentence instead).
         assert re.fullmatch(rf"({'|'.join(BUYERS)}) buys [2-9] ({'|'.join(GOODS)})\.", summary), summary
+
+
+def test_registry_entries_keep_working_when_the_project_moves(tmp_path):
+    """A trained model's entry names a base and a folder in the same project relative to the
+    registry file, so moving the whole project keeps it loadable; a path that shares nothing
+    with the registry's folder but the filesystem's root stays absolute."""
+    import shutil
+
+    from summarizer.registry import ModelSpec, load_specs
+    from training.run import registry_toml
+
+    project = tmp_path / "project"
+    base, adapter = project / "assets" / "base", project / "outputs" / "jobs" / "a1" / "model"
+    for folder in (base, adapter):
+        folder.mkdir(parents=True)
+    registry = project / "outputs" / "jobs" / "models.runtime.toml"
+    registry.write_text(registry_toml(ModelSpec("mine", "lora", str(adapter), str(base)), registry))
+    text = registry.read_text()
+    assert 'path = "./a1/model"' in text and 'base = "../../assets/base"' in text
+    moved = tmp_path / "moved"
+    shutil.move(project, moved)
+    (spec,) = load_specs(moved / "outputs" / "jobs" / "models.runtime.toml")
+    assert Path(spec.path).resolve() == (moved / "outputs" / "jobs" / "a1" / "model").resolve()
+    assert Path(spec.base).resolve() == (moved / "assets" / "base").resolve()
+    elsewhere = Path(tmp_path.anchor) / "another-disk" / "base"  # shares only the root
+    entry = registry_toml(ModelSpec("other", "lora", str(adapter), str(elsewhere)), registry)
+    assert f'base = "{elsewhere.as_posix()}"' in entry.replace("\\\\", "/")

@@ -10,6 +10,7 @@ the card, the loss plot and the registry entry, and prints (`summarizer.distribu
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from contextlib import nullcontext
@@ -91,15 +92,22 @@ def load_base(base: str):
 
 
 def registry_toml(spec: ModelSpec, registry_file: Path | None) -> str:
-    """The entry, with local paths relative to the registry file's folder when they are inside it."""
+    """The entry, with local paths relative to the registry file's folder when the two share a
+    folder below the filesystem's root (a project that moves, jobs folder and assets together,
+    keeps its entries working); others (another disk, /data beside /home) stay absolute."""
     def rel(location):
-        if location and registry_file is not None and Path(location).is_absolute():
-            try:
-                # "./" keeps a relative folder from reading as a hub id ("owner/name").
-                return "./" + str(Path(location).relative_to(registry_file.resolve().parent))
-            except ValueError:
-                return location
-        return location
+        if not (location and registry_file is not None and Path(location).is_absolute()):
+            return location
+        here, target = registry_file.resolve().parent, Path(location).resolve()
+        try:
+            shared = Path(os.path.commonpath([here, target]))
+            relative = os.path.relpath(target, here)
+        except ValueError:  # another drive (Windows)
+            return location
+        if shared == Path(shared.anchor):
+            return location
+        # "./" keeps a relative folder from reading as a hub id ("owner/name").
+        return relative if relative.startswith("..") else "./" + relative
     return ModelSpec(spec.name, spec.kind, rel(spec.path), rel(spec.base),
                      description=spec.description, speakers=spec.speakers,
                      template=spec.template).to_toml()
