@@ -137,12 +137,29 @@ def _t5(model):
 
 def _bind_feed_forward(layer, dense) -> None:
     """A T5 block's feed-forward projections on `layer`: gated (wi_0, wi_1) or not (wi), then wo."""
+    import torch
     layer.gated = hasattr(dense, "wi_0")
     if layer.gated:
         layer.wi_0, layer.wi_1 = _Linear(dense.wi_0), _Linear(dense.wi_1)
     else:
         layer.wi = _Linear(dense.wi)
     layer.wo, layer.act = _Linear(dense.wo), dense.act
+    weight = getattr(dense.wo, "weight", None)  # a method, not a tensor, on an int8 layer
+    layer.wo_dtype = weight.dtype if isinstance(weight, torch.Tensor) else None
+
+
+def _feed_forward(layer, x, names, gelu_gate: bool):
+    """A block's feed-forward on its normed input `x`: what the block adds to the residual."""
+    import torch
+    if layer.gated:
+        x, up = layer.wi_0(x, names), layer.wi_1(x, names)
+        if not (gelu_gate and kernels.gelu_gate(x, up)):
+            x = layer.act(x) * up
+    else:
+        x = layer.act(layer.wi(x, names))
+    if layer.wo_dtype is not None and x.dtype != layer.wo_dtype and layer.wo_dtype != torch.int8:
+        x = x.to(layer.wo_dtype)
+    return layer.wo(x, names)
 
 
 class _Linear:
@@ -174,7 +191,6 @@ class _Layer:
     """The pieces of one T5 decoder block that a decode step uses."""
 
     def __init__(self, block):
-        import torch
         self_attention, cross, ff = block.layer[0], block.layer[1], block.layer[2]
         attention = self_attention.SelfAttention
         self.attention_module = attention
@@ -183,10 +199,7 @@ class _Layer:
         self.q, self.k, self.v, self.o = (_Linear(getattr(attention, n)) for n in "qkvo")
         self.cross_q, self.cross_o = _Linear(cross.EncDecAttention.q), _Linear(cross.EncDecAttention.o)
         self.cross_k, self.cross_v = _Linear(cross.EncDecAttention.k), _Linear(cross.EncDecAttention.v)
-        dense = ff.DenseReluDense
-        _bind_feed_forward(self, dense)
-        weight = getattr(dense.wo, "weight", None)  # a method, not a tensor, on an int8 layer
-        self.wo_dtype = weight.dtype if isinstance(weight, torch.Tensor) else None
+        _bind_feed_forward(self, ff.DenseReluDense)
 
 
 _ACTIVE = "\0active"  # rows without adapter_names: whichever adapter each LoRA layer has active
@@ -279,8 +292,7 @@ class _EncoderLayer:
         attention, ff = block.layer[0], block.layer[1]
         self.norm1, self.norm2 = attention.layer_norm, ff.layer_norm
         self.q, self.k, self.v, self.o = (_Linear(getattr(attention.SelfAttention, n)) for n in "qkvo")
-        dense = ff.DenseReluDense
-        _bind_feed_forward(self, dense)
+        _bind_feed_forward(self, ff.DenseReluDense)
 
 
 class _Encoder:
@@ -336,7 +348,8 @@ class _Encoder:
         hidden = embeds.contiguous()
         for layer in self.layers:
             self._attention_block(layer, hidden, lengths, biases, names)
-            self._feed_forward(layer, hidden, names)
+            hidden.add_(_feed_forward(layer, _rms_norm(layer.norm2, hidden, self.kernel), names,
+                                      self.gelu_gate))
         hidden = _rms_norm(self.final_norm, hidden, self.kernel)
         out = hidden.new_zeros((mask.shape[0], mask.shape[1], hidden.shape[-1]))
         out[keep] = hidden
@@ -357,16 +370,6 @@ class _Encoder:
             out[rows] = att.transpose(0, 1).reshape(n, -1)
             start += n
         hidden.add_(layer.o(out, names))
-
-    def _feed_forward(self, layer, hidden, names):
-        x = _rms_norm(layer.norm2, hidden, self.kernel)
-        if layer.gated:
-            x, up = layer.wi_0(x, names), layer.wi_1(x, names)
-            if not (self.gelu_gate and kernels.gelu_gate(x, up)):
-                x = layer.act(x) * up
-        else:
-            x = layer.act(layer.wi(x, names))
-        hidden.add_(layer.wo(x, names))
 
 
 def _lora_table(loras: dict, row_names: list):
@@ -572,16 +575,7 @@ class _Decoder:
             out = self._attention(layer.cross_module, layer.cross_q(x, names), cross_k, cross_v, cross_bias,
                                   head_shape)
             hidden.add_(layer.cross_o(out, names))
-            x = _rms_norm(layer.norm3, hidden, kernel)
-            if layer.gated:
-                x, up = layer.wi_0(x, names), layer.wi_1(x, names)
-                if not (self.gelu_gate and kernels.gelu_gate(x, up)):
-                    x = layer.act(x) * up
-            else:
-                x = layer.act(layer.wi(x, names))
-            if layer.wo_dtype is not None and x.dtype != layer.wo_dtype and layer.wo_dtype != torch.int8:
-                x = x.to(layer.wo_dtype)
-            hidden.add_(layer.wo(x, names))
+            hidden.add_(_feed_forward(layer, _rms_norm(layer.norm3, hidden, kernel), names, self.gelu_gate))
         hidden = _rms_norm(self.final_norm, hidden, kernel)
         if self.scale is not None:
             hidden = hidden * self.scale
