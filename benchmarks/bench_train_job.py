@@ -31,10 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-from benchmarks.common import data_source, log  # noqa: E402
+from benchmarks.common import data_source, log  # noqa: E402  (sets HF_HUB_OFFLINE, for the CLI too)
 
 BASE = "mini-original"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import distributed, rouge
 from .data import DATA_ENV, DEFAULT_DATA, Example, load_split
-from .errors import UserError
+from .errors import UserError, read_text_file
 from .generation import DecodingSettings
 from .prompts import DEFAULT_MAX_PROMPT_TOKENS, MAX_SHOTS, SHOT_STRATEGIES, ShotSettings
 from .registry import REGISTRY_ENV, Registry
@@ -214,12 +214,7 @@ def _read_dialogue(args) -> str:
     if args.dialogue is not None:
         return args.dialogue
     if args.file:
-        try:
-            return Path(args.file).read_text(encoding="utf-8")
-        except OSError as err:
-            raise UserError(f"cannot read {args.file}: {err.strerror}") from None
-        except UnicodeDecodeError:
-            raise UserError(f"{args.file}: not UTF-8 text") from None
+        return read_text_file(args.file)
     if sys.stdin is None or sys.stdin.isatty():
         raise UserError("give a dialogue as an argument, with --file, or on stdin")
     return sys.stdin.read()
@@ -310,12 +305,7 @@ def cmd_evaluate(args) -> int:
 def read_predictions(path: str, examples: list[Example]) -> list[str]:
     """Predictions in split order: one per line, or JSONL objects with id and summary."""
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as err:
-        raise UserError(f"cannot read {path}: {err.strerror}") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text") from None
+    text = read_text_file(file)
     lines = text.splitlines()
     if lines and lines[-1] == "":
         lines.pop()

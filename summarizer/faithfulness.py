@@ -712,15 +712,9 @@ def read_rows(path: str) -> list[dict]:
     """JSONL rows with `dialogue` and `summary` (strings) and an optional `id`, all checked first:
     a bad row stops the run with one line naming it, before anything is written."""
     import json
-    from pathlib import Path
 
-    from .errors import UserError
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as err:
-        raise UserError(f"cannot read {path}: {err.strerror}") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text") from None
+    from .errors import UserError, read_text_file
+    text = read_text_file(path)
     rows = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
-from .errors import UserError
+from .errors import UserError, read_text_file
 
 PLACEHOLDER = "{dialogue}"
 MAX_TEMPLATE_CHARS = 2000
@@ -122,13 +121,10 @@ def template_argument(value: str) -> str:
     so a template may still start with @) is the file's text."""
     if not value.startswith("@") or PLACEHOLDER in value:
         return value
-    path = Path(value[1:])
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise UserError(f"--prompt {value}: cannot read {path}: {err.strerror}") from None
-    except UnicodeDecodeError:
-        raise UserError(f"--prompt {value}: {path} is not UTF-8 text") from None
+        text = read_text_file(value[1:])
+    except UserError as err:
+        raise UserError(f"--prompt {value}: {err}") from None
     # An editor's final line end is not part of the prompt.
     return text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
 
