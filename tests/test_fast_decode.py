@@ -34,6 +34,17 @@ def _both(model, inputs, **kwargs):
     return expected, got
 
 
+def _with_soft_prompt(model, tokenizer, texts, seed: int, tokens: int = 4) -> dict:
+    """generate's inputs for `texts` behind a random soft prompt of `tokens` vectors (as PEFT's
+    prompt tuning feeds the encoder)."""
+    encoded = tokenizer(texts, return_tensors="pt", padding=True)
+    embeds = model.get_input_embeddings()(encoded["input_ids"])
+    prompt = torch.randn(tokens, embeds.shape[-1], generator=torch.Generator().manual_seed(seed))
+    return {"inputs_embeds": torch.cat([prompt.expand(len(texts), -1, -1), embeds], dim=1),
+            "attention_mask": torch.cat([torch.ones(len(texts), tokens, dtype=torch.long),
+                                         encoded["attention_mask"]], dim=1)}
+
+
 def _an_eos_it_will_meet(model, inputs, new_tokens: int) -> int:
     """A token greedy decoding picks for row 0 at step 3: as EOS it ends that row early."""
     with torch.inference_mode():
@@ -113,12 +124,7 @@ def test_lora_rows_match_generate(tiny_models, beams):
 @pytest.mark.parametrize("beams", [1, 2])
 def test_soft_prompt_matches_generate(plain, beams):
     model, tokenizer = plain
-    encoded = tokenizer(PROMPTS, return_tensors="pt", padding=True)
-    embeds = model.get_input_embeddings()(encoded["input_ids"])
-    prompt = torch.randn(4, embeds.shape[-1], generator=torch.Generator().manual_seed(0))
-    inputs = {"inputs_embeds": torch.cat([prompt.expand(len(PROMPTS), -1, -1), embeds], dim=1),
-              "attention_mask": torch.cat([torch.ones(len(PROMPTS), 4, dtype=torch.long),
-                                           encoded["attention_mask"]], dim=1)}
+    inputs = _with_soft_prompt(model, tokenizer, PROMPTS, seed=0)
     expected, got = _both(model, inputs, max_new_tokens=10, min_new_tokens=10, num_beams=beams)
     assert got.tolist() == expected.tolist()
 
@@ -214,12 +220,7 @@ def test_batch_path_lora_mixed_rows_finishing_early_match_generate(tiny_models):
 @pytest.mark.parametrize("beams", [1, 2])
 def test_batch_path_soft_prompt_rows_finishing_early_match_generate(plain, beams):
     model, tokenizer = plain
-    encoded = tokenizer(BATCH, return_tensors="pt", padding=True)
-    embeds = model.get_input_embeddings()(encoded["input_ids"])
-    prompt = torch.randn(4, embeds.shape[-1], generator=torch.Generator().manual_seed(1))
-    inputs = {"inputs_embeds": torch.cat([prompt.expand(len(BATCH), -1, -1), embeds], dim=1),
-              "attention_mask": torch.cat([torch.ones(len(BATCH), 4, dtype=torch.long),
-                                           encoded["attention_mask"]], dim=1)}
+    inputs = _with_soft_prompt(model, tokenizer, BATCH, seed=1)
     eos = _eos_for_some_rows(model, inputs, 10)
     expected, got = _both(model, inputs, max_new_tokens=10, eos_token_id=eos, num_beams=beams)
     assert got.tolist() == expected.tolist()
