@@ -454,3 +454,24 @@ def test_a_killed_server_leaves_no_training_behind(world, tmp_path):
         time.sleep(0.2)
     os.kill(child, signal.SIGKILL)
     pytest.fail("the training process outlived its server")
+
+
+@pytest.mark.slow
+def test_a_server_exit_cuts_the_job_off_as_a_restart_does(world, tmp_path):
+    """At exit the server ends its training process (weakref.finalize -> terminate): that is no
+    failure of the job; the next start finds it stopped with its checkpoint, the queued one waits."""
+    folder = tmp_path / "jobs"
+    jobs = _service(world, folder)
+    cut = jobs.submit(_params("cut", max_steps=150, save_steps=2), client_id="a")
+    waiting = jobs.submit(_params("waiting"), client_id="b")
+    _wait_for(lambda: (jobs.status(cut)["checkpoint"] or 0) >= 2)
+    jobs._slice.terminate()  # what the exit handler does
+    _wait_for(lambda: not jobs._worker.is_alive(), timeout=30)
+    assert json.loads((folder / cut / "status.json").read_text())["state"] == "running"
+    assert jobs.status(waiting)["state"] == "queued"  # a dying server starts nothing new
+    restarted = _service(world, folder)
+    status = restarted.status(cut)
+    assert status["state"] == "stopped" and "restart" in status["error"] and status["checkpoint"] >= 2
+    assert restarted.register_checkpoint(cut) == "cut"
+    restarted.stop(waiting)
+    restarted.close()

@@ -129,6 +129,7 @@ class ChildProcessSlices:
 
     def __init__(self):
         self._child: subprocess.Popen | None = None
+        self.terminated = False
 
     def __call__(self, folder: str, deadline: float | None, budget_s: float | None) -> dict:
         outcome_file = Path(folder) / OUTCOME_FILE
@@ -147,9 +148,12 @@ class ChildProcessSlices:
                 self._child = None
         if outcome_file.is_file():
             return json.loads(outcome_file.read_text(encoding="utf-8"))
+        if self.terminated:  # the server is going, not the job failing
+            return {"outcome": "shutdown"}
         return {"outcome": "failed", "error": _how_it_died(code, Path(folder) / TRAIN_LOG)}
 
     def terminate(self) -> None:
+        self.terminated = True
         child = self._child
         if child is not None and child.poll() is None:
             child.terminate()
@@ -476,6 +480,12 @@ class TrainingJobs:
             if outcome["outcome"] != "paused" or (folder / "stop").exists():
                 break
         kind = outcome["outcome"]
+        if kind == "shutdown":
+            # Left "running" on disk: the next start finds it cut off (stopped, its checkpoint kept
+            # for the visitor to register), as after a crash; no further job starts in a dying server.
+            with self._wake:
+                self._closing = True
+            return
         if kind == "done":
             self._registered(job, outcome)
         elif kind == "paused":  # Stop came between two GPU calls
