@@ -132,6 +132,8 @@ class ChildProcessSlices:
         self.terminated = False
 
     def __call__(self, folder: str, deadline: float | None, budget_s: float | None) -> dict:
+        if self.terminated:  # the server is going: start nothing
+            return {"outcome": "shutdown"}
         outcome_file = Path(folder) / OUTCOME_FILE
         outcome_file.unlink(missing_ok=True)
         # the server's working directory and environment, so relative paths mean the same there
